@@ -1,0 +1,108 @@
+# sagepipe: every developer and CI entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The project runs on the Lambda runtime's Python. pyenv shims only answer for the active version,
+# so look in pyenv's version directories too.
+PYTHON_VERSION ?= 3.13
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell for c in $$HOME/.pyenv/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION) /usr/bin/python$(PYTHON_VERSION); do "$$c" -c '' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+endif
+
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+BIN := $(VENV)/bin
+BUILD_DIR := .build
+
+# Offline, credential-free AWS tooling (see README, "Working offline").
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+# sam build looks for python3.13 on PATH: the venv provides it.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- environments
+$(BIN)/.installed: requirements/dev.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found (set PYTHON=/path/to/python$(PYTHON_VERSION))" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(CHECKOV_VENV)/bin/.installed: requirements/checkov.txt
+	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found" >&2; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+.PHONY: venv
+venv: $(BIN)/.installed ## Create the project virtual environment (.venv)
+
+.PHONY: system-deps
+system-deps: ## Install Graphviz (for graph.svg) when it is missing and we may
+	@command -v dot >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	  echo "note: Graphviz 'dot' is missing; run 'sudo apt-get install graphviz' to get graph.svg" >&2; exit 0; fi; \
+	$$SUDO apt-get install -y -qq graphviz >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+.PHONY: lock
+lock: ## Re-pin requirements/*.txt from requirements/*.in (needs uv)
+	uv pip compile requirements/dev.in -o requirements/dev.txt --python-version $(PYTHON_VERSION) --no-header --quiet
+	uv pip compile requirements/checkov.in -o requirements/checkov.txt --python-version $(PYTHON_VERSION) --no-header --quiet
+
+# ---------------------------------------------------------------- the product
+.PHONY: demo
+demo: venv ## Run the whole pipeline locally: no AWS account, no Docker
+	@echo "make demo: not yet. The local runtime (sagepipe local run) arrives with the next change."
+
+.PHONY: build
+build: venv ## sam build (cached, parallel)
+	$(BIN)/sam build --cached --parallel
+
+# ---------------------------------------------------------------- checks
+.PHONY: lint
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: translate
+translate: venv ## Translate the SAM template (ASL inlined) into $(BUILD_DIR)/
+	$(BIN)/sagepipe dev translate --out-dir $(BUILD_DIR)
+
+.PHONY: validate
+validate: translate ## sam validate --lint, and cfn-lint on the SAM and the translated templates
+	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint --include-checks I -- template.yaml $(BUILD_DIR)/template.all-features.yaml
+	$(BIN)/cfn-lint --include-checks I -- $(BUILD_DIR)/translated.json $(BUILD_DIR)/translated.all-features.json
+
+.PHONY: checkov
+checkov: translate $(CHECKOV_VENV)/bin/.installed ## checkov on the SAM and translated templates, every condition on
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml -f $(BUILD_DIR)/template.all-features.yaml \
+	  -f $(BUILD_DIR)/translated.json -f $(BUILD_DIR)/translated.all-features.json
+
+.PHONY: pytest
+pytest: venv system-deps ## The test suite (unit, static, contract, local end to end)
+	$(BIN)/pytest
+
+.PHONY: test
+test: lint pytest validate checkov build ## Every check, as CI runs them
+
+.PHONY: bench
+bench: venv ## Print the measured figures quoted in the README
+	$(BIN)/python bench/local_e2e.py
+
+.PHONY: clean
+clean: ## Remove build output and local run state (keeps the virtual environments)
+	rm -rf $(BUILD_DIR) .aws-sam .sagepipe .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: distclean
+distclean: clean ## Also remove the virtual environments
+	rm -rf $(VENV) $(CHECKOV_VENV)
