@@ -1,0 +1,40 @@
+"""Lambda handler: the first step of every pipeline execution. Logic lives in trigger.py."""
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.observability import MetricUnit, logger, metrics, tracer
+from normalise_trigger.models import NormaliseRequest, Settings
+from normalise_trigger.trigger import normalise
+
+
+@cache
+def settings() -> Settings:
+    # Read once per execution environment; a bad setting fails every invocation loudly, not just the first.
+    return Settings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = NormaliseRequest.model_validate(event)
+    logger.append_keys(run_id=request.run_id)
+    decision = normalise(request, settings())
+    if decision.decision == "ignore":
+        logger.warning(
+            "trigger ignored",
+            extra={
+                "reason": decision.reason,
+                "source": request.event.get("source"),
+                "detail_type": request.event.get("detail-type"),
+                "event_id": request.event.get("id"),
+            },
+        )
+        metrics.add_metric(name="TriggersIgnored", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("trigger accepted", extra={"kind": decision.payload["kind"]})
+        metrics.add_metric(name="TriggersAccepted", unit=MetricUnit.Count, value=1)
+    return decision.payload

@@ -1,0 +1,191 @@
+"""The events that start a pipeline run, the function's settings, and the run input it produces."""
+
+import json
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import (
+    EventBridgeModel,
+    S3EventNotificationEventBridgeModel,
+)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CommitId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+"""A full git commit SHA-1. Abbreviated ids are refused: the image tag and the claim key use the full id."""
+
+ZERO_COMMIT = "0" * 40
+"""What git reports as the new commit of a deleted branch."""
+
+# ----------------------------------------------------------------------------- event sources and types
+S3_SOURCE = "aws.s3"
+S3_OBJECT_CREATED = "Object Created"
+CODECOMMIT_SOURCE = "aws.codecommit"
+CODECOMMIT_STATE_CHANGE = "CodeCommit Repository State Change"
+GITHUB_SOURCE = "sagepipe.github"
+GITHUB_PUSH = "GitHub Push"
+MANUAL_SOURCE = "sagepipe.manual"
+MANUAL_RUN_REQUESTED = "Manual Run Requested"
+
+CONTENT_CREATING_REASONS = frozenset({"PutObject", "CompleteMultipartUpload", "CopyObject"})
+"""S3 creation reasons that mean new content. 'POST Object' (browser form uploads) is left out on purpose."""
+
+
+class _Lenient(BaseModel):
+    """Event details from AWS gain fields over time; unknown fields must not break parsing."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+# ----------------------------------------------------------------------------- CodeCommit
+class CodeCommitReferenceDetail(_Lenient):
+    event: Literal["referenceCreated", "referenceUpdated", "referenceDeleted"]
+    repository_name: str = Field(alias="repositoryName", min_length=1)
+    reference_type: Literal["branch", "tag"] = Field(alias="referenceType")
+    reference_name: str = Field(alias="referenceName", min_length=1)
+    commit_id: str = Field(alias="commitId")
+    old_commit_id: str | None = Field(default=None, alias="oldCommitId")
+    caller_user_arn: str | None = Field(default=None, alias="callerUserArn")
+
+
+class CodeCommitReferenceEvent(EventBridgeModel):
+    detail: CodeCommitReferenceDetail
+
+
+# ----------------------------------------------------------------------------- GitHub (emitted by the webhook)
+class GitHubCommit(_Lenient):
+    id: CommitId
+    message: str = ""
+    timestamp: str | None = None
+    url: str | None = None
+    author: str | None = None
+
+
+class GitHubPushDetail(_Lenient):
+    """The detail of the custom 'GitHub Push' event that functions/github_webhook puts on the bus."""
+
+    delivery: str = Field(min_length=1, description="X-GitHub-Delivery of the webhook call")
+    repository: str = Field(min_length=3, description="owner/name")
+    ref: str = Field(min_length=1)
+    before: str | None = None
+    after: str = Field(description="The commit the branch points to after the push")
+    deleted: bool = False
+    head_commit: GitHubCommit | None = Field(default=None, alias="head-commit")
+    pusher: str | None = None
+
+
+class GitHubPushEvent(EventBridgeModel):
+    detail: GitHubPushDetail
+
+
+# ----------------------------------------------------------------------------- manual runs
+class S3ObjectVersion(_Lenient):
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    version_id: str = Field(alias="versionId", min_length=1)
+
+
+class ManualRunDetail(_Lenient):
+    commit: CommitId
+    data: S3ObjectVersion
+    requested_by: str = Field(alias="requestedBy", min_length=1)
+    reason: str | None = None
+
+
+class ManualRunEvent(EventBridgeModel):
+    detail: ManualRunDetail
+
+
+S3ObjectCreatedEvent = S3EventNotificationEventBridgeModel
+
+
+# ----------------------------------------------------------------------------- the request from the state machine
+class NormaliseRequest(_Lenient):
+    """What the state machine passes: the triggering event as EventBridge delivered it, and the run's identity."""
+
+    event: dict[str, Any]
+    run_id: str = Field(alias="runId", min_length=1, max_length=80)
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+    started_at: str = Field(alias="startedAt", min_length=1)
+
+
+# ----------------------------------------------------------------------------- settings
+class Settings(BaseSettings):
+    """Pipeline configuration, set by template.yaml from the stack's parameters."""
+
+    model_config = SettingsConfigDict(frozen=True)
+
+    environment: str = Field(min_length=1)
+    code_repository: str = Field(min_length=1, description="CodeCommit name, or owner/name on GitHub")
+    code_branch: str = Field(min_length=1)
+    data_bucket_name: str = Field(min_length=3)
+    data_prefix: str = ""
+    data_trigger_mode: Literal["object", "marker"] = "object"
+    data_marker_name: str = "_SUCCESS"
+    training_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    training_instance_count: int = Field(default=1, ge=1, le=1)
+    training_volume_size_gb: int = Field(default=30, ge=1, le=16384)
+    training_max_runtime_seconds: int = Field(ge=1, le=28 * 24 * 3600)
+    training_hyperparameters: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("training_hyperparameters", mode="before")
+    @classmethod
+    def _hyperparameters_as_strings(cls, value: Any) -> dict[str, str]:
+        # SageMaker takes hyperparameters as a map of strings; accept the JSON numbers people write.
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError('TRAINING_HYPERPARAMETERS must be a JSON object, for example {"max_depth": "3"}')
+        bad = [key for key, item in parsed.items() if isinstance(item, dict | list) or item is None]
+        if bad:
+            raise ValueError(f"hyperparameters must be strings, numbers or booleans: {', '.join(sorted(bad))}")
+        return {str(key): (str(item).lower() if isinstance(item, bool) else str(item)) for key, item in parsed.items()}
+
+    @field_validator("data_prefix")
+    @classmethod
+    def _prefix_without_leading_slash(cls, value: str) -> str:
+        return value.lstrip("/")
+
+
+# ----------------------------------------------------------------------------- the run input
+class DataVersion(BaseModel):
+    """The exact data a run trains on."""
+
+    bucket: str
+    key: str
+    version_id: str = Field(serialization_alias="versionId")
+    etag: str | None = None
+    size_bytes: int | None = None
+    dataset_prefix: str | None = Field(
+        default=None, description="Marker mode: the prefix that holds the dataset the marker completes"
+    )
+
+    @property
+    def ref(self) -> str:
+        """A canonical, human-readable identity of this data version (part of the run's claim key)."""
+        return f"s3://{self.bucket}/{self.key}?versionId={self.version_id}"
+
+
+class CommitRef(BaseModel):
+    id: str
+    repository: str
+    branch: str
+    author: str | None = None
+    message: str | None = None
+    url: str | None = None
+    committed_at: str | None = None
+
+
+class Trigger(BaseModel):
+    kind: Literal["data", "code", "manual"]
+    source: str
+    event_id: str
+    event_time: str
+    actor: str | None = Field(default=None, description="Who caused the event: an IAM principal or a GitHub user")
+    source_ip: str | None = None
+
+
+class TrainingConfig(BaseModel):
+    instance_type: str = Field(serialization_alias="instanceType")
+    instance_count: int = Field(serialization_alias="instanceCount")
+    volume_size_gb: int = Field(serialization_alias="volumeSizeGb")
+    max_runtime_seconds: int = Field(serialization_alias="maxRuntimeSeconds")
+    hyperparameters: dict[str, str]

@@ -1,0 +1,187 @@
+"""The trigger normaliser: every event becomes one run input or a logged reason to ignore it."""
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from normalise_trigger.models import NormaliseRequest, Settings
+from normalise_trigger.trigger import RECORD_SCHEMA_VERSION, normalise
+from sagepipe.template import PROJECT_ROOT
+
+COMMIT = "3e5b0c1f4f1b6f7a9d2c8e0b1a3d5f7c9e1b3d5f"
+
+
+def _settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "dev",
+        "code_repository": "sagepipe-training",
+        "code_branch": "main",
+        "data_bucket_name": "sagepipe-data-example",
+        "data_prefix": "datasets/",
+        "training_instance_type": "ml.m5.large",
+        "training_max_runtime_seconds": 3600,
+        "training_hyperparameters": '{"n_estimators": 200, "max_depth": "3", "warm_start": true}',
+    }
+    return Settings(**(values | overrides))
+
+
+def _sample(name: str) -> dict[str, Any]:
+    return json.loads((PROJECT_ROOT / "events" / name).read_text(encoding="utf-8"))
+
+
+def _request(event: dict[str, Any]) -> NormaliseRequest:
+    return NormaliseRequest.model_validate(
+        {
+            "event": event,
+            "runId": "run-1",
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:p:run-1",
+            "startedAt": "2026-11-24T09:15:01.000Z",
+        }
+    )
+
+
+def _decide(event: dict[str, Any], **settings: Any) -> Any:
+    return normalise(_request(event), _settings(**settings))
+
+
+def test_a_data_upload_becomes_a_data_run_with_the_decoded_key_and_exact_version() -> None:
+    """Given the S3 sample (a key with '+' for a space), when normalised, then the run names the decoded key,
+    its version and who uploaded it, as DynamoDB attributes ready for the audit record."""
+    decision = _decide(_sample("s3-object-created.json"))
+    assert decision.decision == "run"
+    payload = decision.payload
+    assert payload["kind"] == "data"
+    data = payload["record"]["data"]
+    assert data["data_key"] == {"S": "datasets/breast-cancer/train 2026-11-24.csv"}
+    assert data["data_version_id"] == {"S": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"}
+    key_and_version = "datasets/breast-cancer/train 2026-11-24.csv?versionId=IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
+    assert data["data_ref"] == {"S": f"s3://sagepipe-data-example/{key_and_version}"}
+    assert data["data_size_bytes"] == {"N": "121744"}
+    assert "commit" not in payload["record"]
+    base = payload["record"]["base"]
+    assert base["pk"] == {"S": "RUN#run-1"}
+    assert base["schema_version"] == {"N": str(RECORD_SCHEMA_VERSION)}
+    assert base["triggered_by"] == {"S": "123456789012"}
+    assert base["trigger_source_ip"] == {"S": "203.0.113.15"}
+    assert payload["training"]["hyperparameters"] == {
+        "n_estimators": "200",
+        "max_depth": "3",
+        "warm_start": "true",
+    }
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("datasets/caf%C3%A9/na%C3%AFve+%28v2%29.csv", "datasets/café/naïve (v2).csv"),
+        ("datasets/a%2Bb.csv", "datasets/a+b.csv"),
+        ("datasets/%E6%95%B0%E6%8D%AE.csv", "datasets/数据.csv"),
+    ],
+)
+def test_url_encoded_and_unicode_keys_are_decoded(encoded: str, decoded: str) -> None:
+    event = _sample("s3-object-created.json")
+    event["detail"]["object"]["key"] = encoded
+    assert _decide(event).payload["record"]["data"]["data_key"] == {"S": decoded}
+
+
+def test_a_codecommit_push_becomes_a_code_run() -> None:
+    decision = _decide(_sample("codecommit-push.json"))
+    commit = decision.payload["record"]["commit"]
+    assert decision.payload["kind"] == "code"
+    assert commit["commit_id"] == {"S": COMMIT}
+    assert commit["commit_branch"] == {"S": "main"}
+    assert decision.payload["record"]["base"]["triggered_by"] == {"S": "arn:aws:iam::123456789012:user/ml-engineer"}
+
+
+def test_a_github_push_becomes_a_code_run_with_the_head_commits_details() -> None:
+    decision = _decide(_sample("github-push-event.json"), code_repository="example-org/training-code")
+    commit = decision.payload["record"]["commit"]
+    assert commit["commit_message"] == {"S": "Tune max_depth for the gradient boosting model"}
+    assert commit["commit_author"] == {"S": "Mona Lisa <mona@example.com>"}
+    assert decision.payload["record"]["base"]["triggered_by"] == {"S": "monalisa"}
+
+
+def _changed(sample: str, path: list[str], value: Any) -> dict[str, Any]:
+    event = copy.deepcopy(_sample(sample))
+    target = event
+    for part in path[:-1]:
+        target = target[part]
+    if value is None:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("sample", "path", "value", "reason"),
+    [
+        ("s3-object-created.json", ["detail", "bucket", "name"], "other-bucket", "not the data bucket"),
+        ("s3-object-created.json", ["detail", "object", "key"], "other/train.csv", "outside the data prefix"),
+        ("s3-object-created.json", ["detail", "object", "key"], "datasets/folder/", "folder marker"),
+        ("s3-object-created.json", ["detail", "object", "size"], 0, "empty"),
+        ("s3-object-created.json", ["detail", "reason"], "POST Object", "not new content"),
+        ("s3-object-created.json", ["detail", "object", "version-id"], None, "no version id"),
+        ("s3-object-created.json", ["detail", "object", "version-id"], "null", "no version id"),
+        ("s3-object-created.json", ["detail", "bucket"], None, "malformed S3 Object Created event"),
+        ("s3-object-created.json", ["detail-type"], "Object Deleted", "unsupported event"),
+        ("codecommit-push.json", ["detail", "referenceName"], "feature/x", "is not 'main'"),
+        ("codecommit-push.json", ["detail", "referenceType"], "tag", "is not a branch"),
+        ("codecommit-push.json", ["detail", "event"], "referenceDeleted", "was deleted"),
+        ("codecommit-push.json", ["detail", "repositoryName"], "other", "is not 'sagepipe-training'"),
+        ("codecommit-push.json", ["detail", "commitId"], "3e5b0c1", "not a full lowercase SHA-1"),
+        ("codecommit-push.json", ["detail", "commitId"], None, "malformed CodeCommit event"),
+        ("codecommit-push.json", ["source"], None, "unsupported event"),
+    ],
+)
+def test_noise_is_ignored_with_a_reason(sample: str, path: list[str], value: Any, reason: str) -> None:
+    """Given an event that must not start a run, then the decision is 'ignore' and the reason says why."""
+    decision = _decide(_changed(sample, path, value))
+    assert decision.decision == "ignore"
+    assert reason in (decision.reason or "")
+    assert decision.payload == {"decision": "ignore", "reason": decision.reason}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        (["detail", "ref"], "refs/tags/v1", "is not a branch"),
+        (["detail", "ref"], "refs/heads/dev", "is not 'main'"),
+        (["detail", "deleted"], True, "was deleted"),
+        (["detail", "after"], "0" * 40, "was deleted"),
+        (["detail", "repository"], "someone/else", "is not 'example-org/training-code'"),
+    ],
+)
+def test_github_noise_is_ignored(path: list[str], value: Any, reason: str) -> None:
+    decision = _decide(_changed("github-push-event.json", path, value), code_repository="example-org/training-code")
+    assert decision.decision == "ignore"
+    assert reason in (decision.reason or "")
+
+
+def test_marker_mode_runs_only_on_the_marker_and_names_the_dataset() -> None:
+    """In marker mode a dataset is a prefix: its files are ignored, its _SUCCESS marker starts the run."""
+    event = _sample("s3-object-created.json")
+    event["detail"]["object"]["key"] = "datasets/2026-11-24/part-0001.csv"
+    assert _decide(event, data_trigger_mode="marker").decision == "ignore"
+    event["detail"]["object"]["key"] = "datasets/2026-11-24/_SUCCESS"
+    decision = _decide(event, data_trigger_mode="marker")
+    assert decision.decision == "run"
+    assert decision.payload["record"]["data"]["data_dataset_prefix"] == {"S": "datasets/2026-11-24/"}
+    assert "marker mode" in decision.payload["waiting"]["forData"]
+
+
+@pytest.mark.parametrize(
+    "hyperparameters", ['["not", "an", "object"]', '{"nested": {"a": 1}}', '{"empty": null}', "{not json"]
+)
+def test_bad_hyperparameter_settings_fail_loudly(hyperparameters: str) -> None:
+    """A misconfigured stack is a failure (recorded and notified), not a silently different training run."""
+    with pytest.raises((ValidationError, ValueError)):
+        _settings(training_hyperparameters=hyperparameters)
+
+
+def test_a_bad_instance_type_setting_fails_loudly() -> None:
+    with pytest.raises(ValidationError):
+        _settings(training_instance_type="m5.large")
