@@ -1,0 +1,237 @@
+"""The state machine definition, checked for what neither AWS's validator nor cfn-lint catches offline."""
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonata
+import pytest
+
+from sagepipe.template import PROJECT_ROOT, definition_path, load_template, state_machines
+from train import METRIC_NAMES, metric_regex
+
+ASL_PATH = PROJECT_ROOT / "statemachine" / "pipeline.asl.json"
+SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+JSONPATH_ONLY_FIELDS = {"Parameters", "ResultPath", "InputPath", "OutputPath", "ResultSelector"}
+TRAINING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return json.loads(ASL_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return definition["States"]
+
+
+def _targets(state: dict[str, Any]) -> Iterator[str]:
+    if "Next" in state:
+        yield state["Next"]
+    if "Default" in state:
+        yield state["Default"]
+    for choice in state.get("Choices", []):
+        yield choice["Next"]
+    for catcher in state.get("Catch", []):
+        yield catcher["Next"]
+
+
+def _walk(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, str(index)))
+
+
+def test_the_template_loads_this_file(definition: dict[str, Any]) -> None:
+    """The file under test is the one the template deploys."""
+    (machine,) = state_machines(load_template()).values()
+    assert definition_path(machine) == ASL_PATH
+
+
+def test_every_transition_target_exists(definition: dict[str, Any], states: dict[str, dict[str, Any]]) -> None:
+    """Given every Next, Default, Choice and Catch target, then each names a state of this machine."""
+    assert definition["StartAt"] in states
+    missing = {(name, target) for name, state in states.items() for target in _targets(state) if target not in states}
+    assert not missing, f"transitions to states that do not exist: {sorted(missing)}"
+
+
+def test_every_state_is_reachable_and_every_path_ends(
+    definition: dict[str, Any], states: dict[str, dict[str, Any]]
+) -> None:
+    """No dead states (a renamed target leaves one behind), and no state without a way out."""
+    reachable, frontier = set(), [definition["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name not in reachable:
+            reachable.add(name)
+            frontier.extend(_targets(states[name]))
+    assert set(states) == reachable, f"unreachable: {sorted(set(states) - reachable)}"
+    for name, state in states.items():
+        terminal = state["Type"] in {"Succeed", "Fail"} or state.get("End") is True
+        assert terminal or any(True for _ in _targets(state)), f"{name} has no Next and does not end"
+
+
+def test_every_task_retries_transient_errors_and_catches_everything(
+    states: dict[str, dict[str, Any]],
+) -> None:
+    """Given every Task, then it has a Retry, and a Catch on States.ALL routes its failures somewhere."""
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert len(tasks) >= 10
+    for name, task in tasks.items():
+        assert task.get("Retry"), f"{name} has no Retry"
+        for retrier in task["Retry"]:
+            assert retrier.get("JitterStrategy") == "FULL", f"{name}: retries without jitter synchronise"
+            assert retrier.get("BackoffRate", 1) > 1, f"{name}: retries without backoff"
+        catch_all = [catcher for catcher in task.get("Catch", []) if "States.ALL" in catcher["ErrorEquals"]]
+        assert catch_all, f"{name} has no Catch on States.ALL"
+        assert task["Catch"][-1] is catch_all[0], f"{name}: States.ALL must be the last catcher"
+
+
+def test_every_failure_reaches_the_recorded_notified_failure_branch(
+    states: dict[str, dict[str, Any]],
+) -> None:
+    """Every catch-all outside the failure branch goes to DescribeFailure, which records, notifies and fails."""
+    branch = {"DescribeFailure", "RecordFailure", "NotifyFailure", "RunFailed"}
+    for name, state in states.items():
+        if state["Type"] != "Task" or name in branch:
+            continue
+        catch_all = next(c for c in state["Catch"] if "States.ALL" in c["ErrorEquals"])
+        assert catch_all["Next"] == "DescribeFailure", name
+        assert f"'stage': '{name}'" in catch_all["Assign"]["failure"], f"{name} must name itself as the failed stage"
+    assert states["DescribeFailure"]["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == states["RecordFailure"]["Catch"][0]["Next"] == "NotifyFailure"
+    assert states["NotifyFailure"]["Next"] == states["NotifyFailure"]["Catch"][0]["Next"] == "RunFailed"
+    assert states["RunFailed"]["Type"] == "Fail"
+
+
+def test_the_query_language_is_jsonata_throughout(
+    definition: dict[str, Any], states: dict[str, dict[str, Any]]
+) -> None:
+    assert definition["QueryLanguage"] == "JSONata"
+    for name, state in states.items():
+        assert state.get("QueryLanguage", "JSONata") == "JSONata", name
+        assert not JSONPATH_ONLY_FIELDS & set(state), f"{name} uses JSONPath fields"
+
+
+def test_substitutions_appear_only_inside_arguments(states: dict[str, dict[str, Any]]) -> None:
+    """${...} keys are filled in at deploy time: only in Arguments, never in Resource."""
+    for name, state in states.items():
+        assert not SUBSTITUTION.search(state.get("Resource", "")), f"{name}: substitution in Resource"
+        for path, value in _walk(state):
+            if isinstance(value, str) and SUBSTITUTION.search(value):
+                assert path[0] == "Arguments", f"{name}: substitution outside Arguments at {'.'.join(path)}"
+
+
+def test_substitution_keys_match_the_template_both_ways() -> None:
+    """Every key the ASL uses is defined in DefinitionSubstitutions, every defined key is used, and each key
+    is <LogicalId>Arn or <LogicalId>Name of the resource it points at."""
+    template = load_template()
+    (machine,) = state_machines(template).values()
+    defined = machine["Properties"]["DefinitionSubstitutions"]
+    used = set(SUBSTITUTION.findall(ASL_PATH.read_text(encoding="utf-8")))
+    assert used == set(defined), f"used only: {used - set(defined)}; defined only: {set(defined) - used}"
+    for key, value in defined.items():
+        match = re.fullmatch(r"(?P<logical_id>[A-Za-z0-9]+)(?P<kind>Arn|Name)", key)
+        assert match, f"{key} is not <LogicalId>Arn or <LogicalId>Name"
+        target = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+        assert target == match["logical_id"], f"{key} points at {target}"
+        assert target in template["Resources"]
+        if match["kind"] == "Arn" and "Fn::GetAtt" in value:
+            assert value["Fn::GetAtt"][1] == "Arn", key
+
+
+def test_metric_definitions_parse_what_the_training_script_prints(states: dict[str, dict[str, Any]]) -> None:
+    """The regexes SageMaker applies to the job's log are the ones train.py's output satisfies."""
+    definitions = states["Train"]["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert {d["Name"] for d in definitions} == set(METRIC_NAMES)
+    for item in definitions:
+        assert item["Regex"] == metric_regex(item["Name"])
+        found = re.search(item["Regex"], f"noise\n{item['Name']}=0.956140;\n")
+        assert found
+        assert found.group(1) == "0.956140"
+
+
+def _evaluate(expression: str, bindings: dict[str, Any]) -> Any:
+    body = expression.removeprefix("{%").removesuffix("%}").strip()
+    return jsonata.Jsonata(body).evaluate(None, bindings)
+
+
+@pytest.mark.parametrize(
+    ("execution_name", "retry_count"),
+    [
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", 0),
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", 7),
+        ("manual_run.with..odd--characters!" + "x" * 46, 12),
+        ("-leading-and-trailing-", 0),
+    ],
+)
+def test_training_job_names_are_valid_and_unique_per_attempt(
+    states: dict[str, dict[str, Any]], execution_name: str, retry_count: int
+) -> None:
+    """Given any valid execution name and retry count, the job name SageMaker gets is valid, and a retry gets
+    a different one (SageMaker never reuses a training job name)."""
+    prefix = _evaluate(
+        states["StageTrainingData"]["Assign"]["trainingJobPrefix"],
+        {"states": {"context": {"Execution": {"Name": execution_name, "RedriveCount": 1}}}},
+    )
+
+    def name(retry: int) -> str:
+        context = {"Execution": {"Name": execution_name}, "State": {"RetryCount": retry}}
+        return str(
+            _evaluate(
+                states["Train"]["Arguments"]["TrainingJobName"],
+                {"trainingJobPrefix": prefix, "states": {"context": context}},
+            )
+        )
+
+    first, retried = name(retry_count), name(retry_count + 1)
+    assert TRAINING_JOB_NAME.fullmatch(first), first
+    assert first != retried
+    assert first.endswith(f"-r1a{retry_count}")
+
+
+def test_the_failure_branch_derives_status_and_reason_from_any_cause(
+    states: dict[str, dict[str, Any]],
+) -> None:
+    """A Stopped training job is STOPPED, a failed one FAILED with SageMaker's FailureReason, and an error with no
+    cause still gets a reason (the branch is a Pass state: it must never fail itself)."""
+    expression = states["DescribeFailure"]["Assign"]["failure"]
+    stopped = _evaluate(
+        expression,
+        {
+            "failure": {
+                "stage": "Train",
+                "error": "States.TaskFailed",
+                "cause": '{"TrainingJobStatus": "Stopped", "FailureReason": "MaxRuntimeExceeded"}',
+            }
+        },
+    )
+    assert (stopped["status"], stopped["reason"]) == ("STOPPED", "MaxRuntimeExceeded")
+    failed = _evaluate(
+        expression,
+        {
+            "failure": {
+                "stage": "Train",
+                "error": "States.TaskFailed",
+                "cause": '{"TrainingJobStatus":"Failed","FailureReason":"ValueError: no \\"target\\" column"}',
+            }
+        },
+    )
+    assert (failed["status"], failed["reason"]) == ("FAILED", 'ValueError: no \\"target\\" column')
+    bare = _evaluate(expression, {"failure": {"stage": "FindImage", "error": "States.Timeout", "cause": ""}})
+    assert (bare["status"], bare["reason"]) == ("FAILED", "States.Timeout")
+    long_cause = _evaluate(expression, {"failure": {"stage": "ClaimRun", "error": "X", "cause": "y" * 20000}})
+    assert len(long_cause["cause"]) == 8000
+    assert len(long_cause["reason"]) == 500
+
+
+def test_definition_is_small_enough_for_step_functions() -> None:
+    """Step Functions rejects definitions over 1 MB; keep a wide margin."""
+    assert Path(ASL_PATH).stat().st_size < 200_000

@@ -1,0 +1,247 @@
+"""template.yaml, checked for the properties sagepipe promises: least privilege, encryption, and triggers
+that match exactly the events they should."""
+
+import copy
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from sagepipe.local.intrinsics import Resolver
+from sagepipe.template import ALL_FEATURES_PARAMETERS, PROJECT_ROOT, load_template, translate, with_defaults
+
+EVENTS = PROJECT_ROOT / "events"
+PSEUDO = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "sagepipe-test",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+@cache
+def _translated(all_features: bool) -> dict[str, Any]:
+    template = load_template()
+    return translate(with_defaults(template, ALL_FEATURES_PARAMETERS) if all_features else template)
+
+
+def _statements(translated: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement: role policies, managed policy documents, and resource policies (key, bucket,
+    queue, topic). Statements behind Fn::If are yielded for both branches."""
+    for logical_id, resource in translated["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        documents += [properties[name] for name in ("PolicyDocument", "KeyPolicy") if name in properties]
+        for document in documents:
+            for statement in document["Statement"]:
+                if "Fn::If" in statement:
+                    yield from ((logical_id, branch) for branch in statement["Fn::If"][1:])
+                else:
+                    yield logical_id, statement
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+@pytest.mark.parametrize("all_features", [False, True], ids=["defaults", "all-features"])
+def test_no_statement_grants_a_wildcard_action(all_features: bool) -> None:
+    """Given every IAM statement in the deployed (translated) template, then no Allow uses a '*' action or
+    NotAction. The only wildcard allowed is in a Deny that enforces TLS: denying broadly is the safe direction."""
+    statements = list(_statements(_translated(all_features)))
+    assert len(statements) > 20
+    for owner, statement in statements:
+        assert "NotAction" not in statement, owner
+        wildcards = [action for action in _actions(statement) if "*" in action]
+        if statement["Effect"] == "Allow":
+            assert not wildcards, f"{owner} allows {wildcards}"
+        elif wildcards:
+            assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, owner
+
+
+def test_wildcard_resources_are_only_for_actions_that_have_no_resource() -> None:
+    """'*' resources are only allowed for actions AWS does not scope to a resource."""
+    resource_less = {
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeLogGroups",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
+    }
+    for owner, statement in _statements(_translated(True)):
+        if statement["Effect"] == "Allow" and statement.get("Resource") == "*" and owner != "PipelineKey":
+            assert set(_actions(statement)) <= resource_less, f"{owner}: {statement.get('Sid')}"
+
+
+def _of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in translated["Resources"].items() if res["Type"] == kind}
+
+
+def _uses_pipeline_key(value: Any) -> bool:
+    return value in ({"Fn::GetAtt": ["PipelineKey", "Arn"]}, {"Ref": "PipelineKey"})
+
+
+def test_everything_that_stores_data_uses_the_pipeline_key() -> None:
+    """Buckets (but the access-log bucket, which S3 cannot deliver to with SSE-KMS), the table, topic, queue,
+    repository, log groups and function environments are encrypted with the one customer-managed key."""
+    translated = _translated(True)
+    key = translated["Resources"]["PipelineKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    for name, bucket in _of_type(translated, "AWS::S3::Bucket").items():
+        rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        if name == "AccessLogsBucket":
+            assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+            continue
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+        assert _uses_pipeline_key(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]), name
+    checks = {
+        "AWS::DynamoDB::Table": lambda p: _uses_pipeline_key(p["SSESpecification"]["KMSMasterKeyId"]),
+        "AWS::SNS::Topic": lambda p: _uses_pipeline_key(p["KmsMasterKeyId"]),
+        "AWS::SQS::Queue": lambda p: _uses_pipeline_key(p["KmsMasterKeyId"]),
+        "AWS::ECR::Repository": lambda p: _uses_pipeline_key(p["EncryptionConfiguration"]["KmsKey"]),
+        "AWS::Logs::LogGroup": lambda p: _uses_pipeline_key(p["KmsKeyId"]),
+        "AWS::Lambda::Function": lambda p: _uses_pipeline_key(p["KmsKeyArn"]),
+        "AWS::CodeBuild::Project": lambda p: _uses_pipeline_key(p["EncryptionKey"]),
+    }
+    for kind, check in checks.items():
+        resources = _of_type(translated, kind)
+        assert resources, kind
+        for name, resource in resources.items():
+            assert check(resource["Properties"]), f"{kind} {name} is not encrypted with PipelineKey"
+
+
+def test_the_data_bucket_is_versioned_private_logged_tls_only_and_emits_events() -> None:
+    translated = _translated(False)
+    data = translated["Resources"]["DataBucket"]["Properties"]
+    assert data["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert data["NotificationConfiguration"]["EventBridgeConfiguration"] == {"EventBridgeEnabled": True}
+    assert all(data["PublicAccessBlockConfiguration"].values())
+    assert data["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}
+    for bucket in ("DataBucket", "ArtifactsBucket", "AccessLogsBucket"):
+        policies = [
+            res["Properties"]["PolicyDocument"]
+            for res in _of_type(translated, "AWS::S3::BucketPolicy").values()
+            if res["Properties"]["Bucket"] == {"Ref": bucket}
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for policy in policies
+            for s in policy["Statement"]
+        ), f"{bucket} accepts plain HTTP"
+
+
+def test_the_runs_table_has_pitr_and_deletion_protection_in_prod_only() -> None:
+    for all_features, protected in ((False, False), (True, True)):
+        table = _translated(all_features)["Resources"]["RunsTable"]["Properties"]
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        resolver = Resolver(load_template(), {"Environment": "prod" if all_features else "dev"}, PSEUDO)
+        assert resolver.resolve(table["DeletionProtectionEnabled"]) is protected
+
+
+def test_the_state_machine_is_standard_logged_traced_and_allowed_its_sync_rules() -> None:
+    translated = _translated(False)
+    (machine,) = _of_type(translated, "AWS::StepFunctions::StateMachine").values()
+    properties = machine["Properties"]
+    assert properties["StateMachineType"] == "STANDARD"
+    assert properties["LoggingConfiguration"]["Level"] == "ALL"
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    role = json.dumps(translated["Resources"]["PipelineRole"])
+    assert "rule/StepFunctionsGetEventForCodeBuildStartBuildRule" in role
+    assert "rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule" in role
+    assert '"iam:PassedToService": "sagemaker.amazonaws.com"' in role
+    assert '"sagemaker:AddTags"' in role
+
+
+# ---------------------------------------------------------------------------------------- trigger patterns
+def _patterns(overrides: dict[str, str], bucket: str) -> dict[str, dict[str, Any]]:
+    """The three trigger rules' patterns, resolved as CloudFormation would for the given parameters."""
+    template = load_template()
+    parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()} | overrides
+    resolver = Resolver(template, parameters, PSEUDO, resource_ref=lambda logical_id: bucket)
+    events = template["Resources"]["Pipeline"]["Properties"]["Events"]
+    return {name: resolver.resolve(event["Properties"]["Pattern"]) for name, event in events.items()}
+
+
+def _event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+SAMPLES = {
+    "s3-object-created.json": ("DataUploaded", {}),
+    "codecommit-push.json": ("CodeCommitPushed", {}),
+    "github-push-event.json": ("GitHubPushed", {"CodeRepositoryName": "example-org/training-code"}),
+}
+
+
+def _matching_rules(event: dict[str, Any], overrides: dict[str, str]) -> set[str]:
+    patterns = _patterns(overrides, bucket="sagepipe-data-example")
+    return {
+        name
+        for name, pattern in patterns.items()
+        if EventPattern.load(json.dumps(pattern)).matches_event(event)  # type: ignore[arg-type]
+    }
+
+
+def test_every_sample_event_has_a_rule() -> None:
+    assert {path.name for path in EVENTS.glob("*.json")} <= set(SAMPLES) | {
+        "github-push.json",
+        "manual-run.json",
+    }
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_each_sample_event_matches_exactly_its_rule(sample: str) -> None:
+    """Given a sample event in its real EventBridge shape, then exactly its own rule matches it."""
+    rule, overrides = SAMPLES[sample]
+    assert _matching_rules(_event(sample), overrides) == {rule}
+
+
+def _variant(sample: str, path: list[str], value: Any) -> dict[str, Any]:
+    event = copy.deepcopy(_event(sample))
+    target = event
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("sample", "path", "value"),
+    [
+        ("s3-object-created.json", ["detail", "bucket", "name"], "someone-elses-bucket"),
+        ("s3-object-created.json", ["detail", "object", "key"], "elsewhere/train.csv"),
+        ("s3-object-created.json", ["detail", "object", "size"], 0),
+        ("s3-object-created.json", ["detail", "reason"], "POST Object"),
+        ("s3-object-created.json", ["detail-type"], "Object Deleted"),
+        ("codecommit-push.json", ["detail", "referenceName"], "feature/experiment"),
+        ("codecommit-push.json", ["detail", "referenceType"], "tag"),
+        ("codecommit-push.json", ["detail", "event"], "referenceDeleted"),
+        ("codecommit-push.json", ["resources"], ["arn:aws:codecommit:us-east-1:123456789012:other-repo"]),
+        ("github-push-event.json", ["detail", "ref"], "refs/heads/feature/experiment"),
+        ("github-push-event.json", ["detail", "ref"], "refs/tags/v1.0.0"),
+        ("github-push-event.json", ["detail", "deleted"], True),
+        ("github-push-event.json", ["detail", "repository"], "example-org/other"),
+        ("github-push-event.json", ["source"], "aws.github"),
+    ],
+)
+def test_events_that_must_not_start_a_run_match_no_rule(sample: str, path: list[str], value: Any) -> None:
+    """Given a sample changed in one field that makes it noise, then no rule matches it."""
+    _, overrides = SAMPLES[sample]
+    assert _matching_rules(_variant(sample, path, value), overrides) == set()
+
+
+def test_sample_files_are_json_objects() -> None:
+    for path in Path(EVENTS).glob("*.json"):
+        assert isinstance(_event(path.name), dict), path
