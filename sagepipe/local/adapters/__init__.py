@@ -1,0 +1,57 @@
+"""One adapter per gap between moto and AWS, each in its own module.
+
+Every adapter module has a docstring naming the gap, a `MOTO_INTERNALS` tuple listing the moto internals it
+touches (each checked by a contract test in tests/contract), and an idempotent `install()`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sagepipe.local.emulator import Emulator
+
+
+def install_all(emulator: Emulator) -> None:
+    """Install every adapter, and create the runtime context they read."""
+    from sagepipe.local import context
+    from sagepipe.local.adapters import (
+        aws_sdk,
+        codebuild_sync,
+        eventbridge_targets,
+        jsonata,
+        lambda_runtime,
+        s3_bucket_policy,
+        s3_events,
+        sagemaker_sync,
+        service_tasks,
+    )
+
+    context.set_current(
+        context.RuntimeContext(state_dir=emulator.state_dir, endpoint=emulator.endpoint, client_factory=emulator.client)
+    )
+    for adapter in (
+        jsonata,
+        aws_sdk,
+        s3_bucket_policy,
+        s3_events,
+        eventbridge_targets,
+        lambda_runtime,
+        codebuild_sync,
+        sagemaker_sync,
+        service_tasks,
+    ):
+        adapter.install()
+
+
+ADAPTER_MODULES = (
+    "jsonata",
+    "aws_sdk",
+    "s3_bucket_policy",
+    "s3_events",
+    "eventbridge_targets",
+    "lambda_runtime",
+    "codebuild_sync",
+    "sagemaker_sync",
+    "service_tasks",
+)

@@ -78,7 +78,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from jsonata import JException, Jsonata, Parser, Utils
@@ -563,10 +563,36 @@ def _binding(value: Any) -> Any:
     return Utils.NULL_VALUE if value is None else value
 
 
+def _aws_timestamp(value: Any) -> Any:
+    """AWS's context-object timestamp format: ISO 8601, UTC, milliseconds, 'Z' (2026-11-25T00:53:31.123Z)."""
+    if isinstance(value, str) and not value.endswith("Z"):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return value
+
+
+def _normalise_context_timestamps(states_data: dict[str, Any]) -> None:
+    # moto stores Execution.StartTime as a datetime (JSONata sees an unsupported type) and State.EnteredTime
+    # in Python's isoformat; expressions must see AWS's strings. Fixed in place, so JSONPath sees them too.
+    context_object = states_data.get("context") or {}
+    execution = context_object.get("Execution") or {}
+    if "StartTime" in execution:
+        execution["StartTime"] = _aws_timestamp(execution["StartTime"])
+    state = context_object.get("State") or {}
+    if "EnteredTime" in state:
+        state["EnteredTime"] = _aws_timestamp(state["EnteredTime"])
+
+
 def _bindings(env: Any, compiled: _Compiled, *, with_states: bool) -> dict[str, Any]:
     # Same precedence as moto's composed text: $states, then the workflow variables (which win).
     bindings: dict[str, Any] = {}
     if with_states:
+        _normalise_context_timestamps(env.states._states_data)
         bindings["states"] = env.states._states_data
     variable_store = env.variable_store
     no_such_variable = _moto("no_such_variable")

@@ -1,0 +1,193 @@
+"""What the local `.sync` integrations (CodeBuild, SageMaker) share: a job running on a thread of its own,
+a resolver the engine polls, cancellation when the task is abandoned, and AWS-shaped failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from sagepipe.local.adapters._moto import Internal
+
+MOTO_INTERNALS: Final = (
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback:"
+        "StateTaskServiceCallback._build_sync_resolver",
+        parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+        why="the engine asks it for a resolver and polls that resolver until it returns a result",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback:"
+        "StateTaskServiceCallback._eval_sync",
+        parameters=("self", "env", "sync_resolver", "timeout_seconds", "callback_endpoint", "heartbeat_endpoint"),
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service:"
+        "StateTaskService._eval_service_task",
+        parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+    ),
+    Internal("moto.stepfunctions.parser.asl.component.common.error_name.failure_event:FailureEventException"),
+    Internal("moto.stepfunctions.parser.asl.eval.environment:Environment.is_running", parameters=("self",)),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback:"
+        "StateTaskServiceCallback._eval_integration_pattern",
+        parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+        why="interrupts the task-token endpoint it only creates when waitForTaskToken is listed as supported",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback:"
+        "StateTaskServiceCallback._assert_integration_pattern_is_supported",
+        parameters=("self",),
+    ),
+)
+
+RESOLVER_WAIT_SECONDS: Final = 1.0
+"""How long one resolver call blocks for the job to finish: the engine sleeps between calls, so waiting
+here (instead of returning at once) is what keeps the step's latency close to the job's own duration."""
+
+WATCH_INTERVAL_SECONDS: Final = 0.2
+
+
+@dataclass
+class LocalJob:
+    """A job the local runtime runs for a `.sync` task."""
+
+    job_id: str
+    done: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def run_in_background(self, work: Callable[[LocalJob], None], name: str) -> None:
+        def target() -> None:
+            try:
+                work(self)
+            except BaseException as error:  # reported through the job, never lost on a thread
+                self.error = error
+            finally:
+                self.done.set()
+
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def watch_for_abandonment(env: Any, job: LocalJob, on_abandon: Callable[[], None]) -> None:
+    """When the execution stops or the task times out, AWS stops the job (StopBuild / StopTrainingJob)."""
+
+    def watch() -> None:
+        while not job.done.wait(WATCH_INTERVAL_SECONDS):
+            if not env.is_running():
+                job.cancel.set()
+                on_abandon()
+                return
+
+    threading.Thread(target=watch, name=f"watch-{job.job_id}", daemon=True).start()
+
+
+def task_failed(task: StateTaskServiceCallback, env: Any, cause: Any) -> FailureEventException:
+    """The failure a .sync task reports when its job ends unsuccessfully: States.TaskFailed, cause = the job."""
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict lists every kind
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=task._get_sfn_resource(),
+                    resourceType=task._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                    cause=json.dumps(cause, separators=(",", ":"), default=str),
+                )
+            ),
+        )
+    )
+
+
+def service_error(
+    task: StateTaskServiceCallback, env: Any, service_label: str, error: ClientError
+) -> FailureEventException:
+    """An API error of an optimised integration: `<Service>.<Code>Exception`, as Step Functions names them."""
+    code = error.response["Error"]["Code"]
+    name = f"{service_label}.{code if code.endswith('Exception') else code + 'Exception'}"
+    metadata = error.response.get("ResponseMetadata", {})
+    cause = (
+        f"{error.response['Error'].get('Message', '')} (Service: {service_label}, "
+        f"Status Code: {metadata.get('HTTPStatusCode', 400)}, Error Code: {code}, "
+        f"Request ID: {metadata.get('RequestId', '')})"
+    )
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict lists every kind
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=task._get_sfn_resource(),
+                    resourceType=task._get_sfn_resource_type(),
+                    error=name,
+                    cause=cause,
+                )
+            ),
+        )
+    )
+
+
+def client_error(code: str, message: str, status: int = 400) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "local")
+
+
+class LocalSyncTask(StateTaskServiceCallback):
+    """A service integration the local runtime runs itself, supporting request-response and .sync."""
+
+    service_label: str = ""
+    supported: ClassVar[dict[str, set[str]]] = {}
+
+    def __init__(self) -> None:
+        # moto's callback base always sets up (and later interrupts) a task-token endpoint, and only creates it
+        # when waitForTaskToken is listed as supported; so it is listed, and refused below as AWS refuses it.
+        super().__init__(
+            supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}  # type: ignore[arg-type]
+        )
+
+    def _assert_integration_pattern_is_supported(self) -> None:
+        if self.resource.condition == ResourceCondition.WaitForTaskToken:
+            raise ValueError(
+                f"{self.resource.resource_arn}: {self.service_label} supports request-response and .sync, "
+                "not .waitForTaskToken"
+            )
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        return self.supported.get(self.resource.api_action.lower())
+
+    def _from_error(self, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, ClientError):
+            return service_error(self, env, self.service_label, ex).failure_event
+        return super()._from_error(env=env, ex=ex)
+
+
+def millis(value: Any) -> Any:
+    """Step Functions presents the timestamps of optimised integrations as epoch milliseconds."""
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1000)
+    return value
+
+
+def monotonic_deadline(seconds: float) -> float:
+    return time.monotonic() + seconds

@@ -1,0 +1,195 @@
+"""`arn:aws:states:::aws-sdk:*` integrations with AWS's parameter, response and error names.
+
+The gap
+    moto's aws-sdk task passes the state's parameters straight to boto3, so AWS's PascalCase names fail on
+    every camelCase API (ECR: `RepositoryName` instead of `repositoryName`), responses keep the API's
+    casing (`imageDetails`, where Step Functions returns `ImageDetails`), and a service error is named
+    `Ecr.EcrException` whatever it was, so `"ErrorEquals": ["Ecr.ImageNotFoundException"]` never matches.
+
+What this adapter does
+    * Maps parameters onto the operation's input shape with botocore's service model, member by member
+      and recursively (case-insensitive, as Step Functions' own mapping is), and turns the response's
+      member names into PascalCase, with timestamps as ISO 8601 strings.
+    * Names errors as the Step Functions docs specify: `<ServiceName>.<ErrorCode>`, the service name in
+      the PascalCase of the Java SDK v2 client (Ecr, S3, DynamoDb, SecretsManager, AcmPca), and the error
+      code with an `Exception` suffix when it has none (`S3.NoSuchKeyException`).
+      https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+
+    * Keeps the Java SDK's handling of S3's CopySource: Step Functions sends the caller's URL-encoded
+      string as is, while botocore would URL-encode it a second time; the adapter hands botocore the parsed
+      bucket, key and version, which it encodes once.
+
+How it differs from AWS
+    The cause string follows the Java SDK's format but the request ids are moto's.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlparse
+
+from sagepipe.local.adapters._moto import Internal, check_all, replace_attribute
+
+ADAPTER = "aws_sdk"
+
+MOTO_INTERNALS: Final = (
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk:"
+        "StateTaskServiceAwsSdk._eval_service_task",
+        parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+        why="calls getattr(client, snake_case(action))(**normalised_parameters)",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service:"
+        "StateTaskService._eval_execution",
+        why="calls _normalise_parameters on a copy of the arguments and _normalise_response on the result",
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk:"
+        "StateTaskServiceAwsSdk._from_error",
+        parameters=("self", "env", "ex"),
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk:"
+        "StateTaskServiceAwsSdk._get_task_failure_event",
+        parameters=("self", "env", "error", "cause"),
+    ),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service:"
+        "StateTaskService._get_boto_service_name"
+    ),
+)
+
+_BOTO_SERVICE_OVERRIDES: Final = {"sfn": "stepfunctions", "states": "stepfunctions"}
+
+
+@cache
+def service_model(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(_BOTO_SERVICE_OVERRIDES.get(service, service))
+
+
+def operation_model(service: str, action: str) -> Any:
+    model = service_model(service)
+    name = action[:1].upper() + action[1:]
+    return model.operation_model(name)
+
+
+def _member_map(shape: Any) -> dict[str, str]:
+    return {name.lower(): name for name in shape.members}
+
+
+def to_api_value(value: Any, shape: Any) -> Any:
+    """An AWS-cased (PascalCase) value converted to the member names of a botocore shape."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = _member_map(shape)
+        converted = {}
+        for key, item in value.items():
+            member = members.get(key.lower())
+            if member is None:
+                raise ValueError(f"{shape.name} has no member {key!r} (members: {', '.join(shape.members)})")
+            converted[member] = to_api_value(item, shape.members[member])
+        return converted
+    if shape.type_name == "list" and isinstance(value, list):
+        return [to_api_value(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {key: to_api_value(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def to_sfn_value(value: Any) -> Any:
+    """A boto3 response value as Step Functions presents it: PascalCase members, ISO timestamps."""
+    if isinstance(value, dict):
+        return {(key[:1].upper() + key[1:]): to_sfn_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_sfn_value(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "read"):
+        return value.read().decode("utf-8", errors="replace")
+    return value
+
+
+def sdk_service_name(service: str) -> str:
+    """The service name in AWS SDK error names: the Java SDK v2 client's PascalCase (ECR -> Ecr)."""
+    service_id = service_model(service).service_id
+    words: list[str] = []
+    for part in re.split(r"[\s\-_]+", str(service_id)):
+        # Split acronym runs from capitalised words: "DynamoDB" -> Dynamo, DB; "ACMPCA" stays one word.
+        words += re.findall(r"[A-Z0-9]+(?![a-z])|[A-Z]?[a-z0-9]+", part) or [part]
+    return "".join(word[:1].upper() + word[1:].lower() for word in words if word)
+
+
+def sdk_error_name(service: str, error_code: str) -> str:
+    code = error_code.rsplit(":", maxsplit=1)[-1]
+    return f"{sdk_service_name(service)}.{code if code.endswith('Exception') else code + 'Exception'}"
+
+
+def parse_copy_source(copy_source: str) -> dict[str, str]:
+    """An S3 CopySource header value (bucket/key?versionId=..., URL-encoded) as boto3's dict form."""
+    parsed = urlparse(copy_source)
+    bucket, _, key = unquote(parsed.path).lstrip("/").partition("/")
+    source = {"Bucket": bucket, "Key": key}
+    version = parse_qs(parsed.query).get("versionId")
+    if version:
+        source["VersionId"] = version[0]
+    return source
+
+
+def _normalise_parameters(
+    self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    service = boto_service_name or self.resource.api_name
+    action = service_action_name or self.resource.api_action
+    converted = to_api_value(parameters, operation_model(service, action).input_shape)
+    if service == "s3" and isinstance(converted.get("CopySource"), str):
+        converted["CopySource"] = parse_copy_source(converted["CopySource"])
+    parameters.clear()
+    parameters.update(converted)
+
+
+def _normalise_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    if isinstance(response, dict):
+        converted = to_sfn_value(response)
+        response.clear()
+        response.update(converted)
+
+
+def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(ex, ClientError):
+        return _original_from_error(self, env, ex)
+    service = self.resource.api_name
+    error = sdk_error_name(service, ex.response["Error"]["Code"])
+    metadata = ex.response.get("ResponseMetadata", {})
+    cause = (
+        f"{ex.response['Error'].get('Message', '')} (Service: {sdk_service_name(service)}, "
+        f"Status Code: {metadata.get('HTTPStatusCode')}, Request ID: {metadata.get('RequestId')})"
+    )
+    return self._get_task_failure_event(env=env, error=error, cause=cause)
+
+
+_original_from_error: Any = None
+
+
+def install() -> None:
+    global _original_from_error  # noqa: PLW0603 - the wrapped original, kept once across installs
+    check_all(ADAPTER, MOTO_INTERNALS)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    replace_attribute(StateTaskServiceAwsSdk, "_normalise_parameters", _normalise_parameters)
+    replace_attribute(StateTaskServiceAwsSdk, "_normalise_response", _normalise_response)
+    _original_from_error = replace_attribute(StateTaskServiceAwsSdk, "_from_error", _from_error)

@@ -1,0 +1,180 @@
+"""Training images, locally: the build context of a commit, registered in the emulator's ECR.
+
+There is no Docker engine, so a local "image" is the build context as the build checked it out, kept on
+disk, plus what the Dockerfile says SageMaker would run: the files it copies into /opt/ml/code and the
+SAGEMAKER_PROGRAM it sets (the sagemaker-training toolkit convention). Its digest is a content digest of
+the build context, so the same code gives the same digest, and the image registered in ECR under the
+commit's tag carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+CODE_DIR = PurePosixPath("/opt/ml/code")
+
+
+class ImageError(ValueError):
+    """A build context that cannot become a local training image."""
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    digest: str
+    repository_uri: str
+    tag: str
+    commit: str
+    context_digest: str
+    program: str
+    root: Path
+
+    @property
+    def code_dir(self) -> Path:
+        return self.root / "code"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.repository_uri}@{self.digest}"
+
+
+def context_digest(context_dir: Path) -> str:
+    """sha256 over the build context's files: relative path, executable bit and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        relative = path.relative_to(context_dir).as_posix()
+        executable = path.stat().st_mode & 0o111 != 0
+        digest.update(f"{relative}\0{int(executable)}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\r?\n", " ", dockerfile)
+    instructions = []
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def read_dockerfile(text: str) -> tuple[str, list[tuple[str, PurePosixPath]]]:
+    """SAGEMAKER_PROGRAM and the (source, destination) pairs copied from the context into /opt/ml/code."""
+    program: str | None = None
+    copies: list[tuple[str, PurePosixPath]] = []
+    for keyword, rest in _instructions(text):
+        if keyword == "ENV":
+            words = shlex.split(rest)
+            pairs = [word.split("=", 1) for word in words] if "=" in words[0] else [[words[0], " ".join(words[1:])]]
+            for name, value in (pair for pair in pairs if len(pair) == 2):
+                if name == "SAGEMAKER_PROGRAM":
+                    program = value
+        elif keyword in {"COPY", "ADD"}:
+            words = [
+                word for word in shlex.split(rest) if not word.startswith("--chown") and not word.startswith("--chmod")
+            ]
+            if any(word.startswith("--from") for word in words):
+                continue
+            *sources, destination = words
+            target = PurePosixPath(destination)
+            if target == CODE_DIR or CODE_DIR in target.parents:
+                copies += [(source, target) for source in sources]
+    if not program:
+        raise ImageError("the Dockerfile does not set SAGEMAKER_PROGRAM, so there is no training program to run")
+    if not copies:
+        raise ImageError(f"the Dockerfile copies nothing into {CODE_DIR}")
+    return program, copies
+
+
+class ImageStore:
+    """Local images under <state dir>/images/<digest>/, indexed by ECR digest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+
+    def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, PurePosixPath]]]:
+        """Check the context and return (context digest, program, copies) before anything is registered."""
+        dockerfile = context_dir / "Dockerfile"
+        if not dockerfile.is_file():
+            raise ImageError(f"no Dockerfile in the build context {context_dir}")
+        program, copies = read_dockerfile(dockerfile.read_text(encoding="utf-8"))
+        return context_digest(context_dir), program, copies
+
+    def save(self, context_dir: Path, *, digest: str, repository_uri: str, tag: str, commit: str) -> LocalImage:
+        """Keep the image registered in ECR under `digest`: its context and its /opt/ml/code tree."""
+        ctx_digest, program, copies = self.prepare(context_dir)
+        root = self.root / digest.replace(":", "-")
+        with self._lock:
+            if not (root / "image.json").exists():
+                staging = root.with_name(root.name + ".partial")
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.copytree(context_dir, staging / "context", ignore=shutil.ignore_patterns("__pycache__"))
+                for source, destination in copies:
+                    self._copy_into_code(context_dir, source, destination, staging / "code")
+                image = LocalImage(digest, repository_uri, tag, commit, ctx_digest, program, root)
+                record: dict[str, Any] = asdict(image) | {"root": str(root)}
+                (staging / "image.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+                shutil.rmtree(root, ignore_errors=True)
+                staging.rename(root)
+        found = self.find(digest)
+        if found is None:
+            raise ImageError(f"image {digest} was not saved")
+        return found
+
+    @staticmethod
+    def _copy_into_code(context_dir: Path, source: str, destination: PurePosixPath, code_root: Path) -> None:
+        matches = sorted(context_dir.glob(source)) if any(char in source for char in "*?[") else [context_dir / source]
+        relative = destination.relative_to(CODE_DIR)
+        for match in matches:
+            if not match.exists():
+                raise ImageError(f"the Dockerfile copies {source}, which is not in the build context")
+            if match.is_dir():
+                shutil.copytree(match, code_root / relative, dirs_exist_ok=True)
+                continue
+            into_dir = str(destination).endswith("/") or destination == CODE_DIR or len(matches) > 1
+            target = code_root / relative / match.name if into_dir else code_root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(match, target)
+
+    def find(self, digest: str) -> LocalImage | None:
+        metadata = self.root / digest.replace(":", "-") / "image.json"
+        if not metadata.is_file():
+            return None
+        record = json.loads(metadata.read_text(encoding="utf-8"))
+        record["root"] = Path(record["root"])
+        return LocalImage(**record)
+
+
+def manifest_for(context_digest_value: str, size: int) -> str:
+    """An OCI image manifest whose one layer is the build context. moto derives the ECR image digest from the
+    manifest's layer digests, so the digest is a function of the build context."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 2,
+                "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": size,
+                    "digest": context_digest_value,
+                }
+            ],
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
