@@ -1,18 +1,265 @@
 """The `sagepipe` command line."""
 
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from sagepipe import __version__
 
+if TYPE_CHECKING:
+    from sagepipe.local.runner import LocalPipeline, Progress, RunResult
+
+EXIT_RUN_NOT_SUCCEEDED = 1
+EXIT_USAGE = 2
+
+RECORD_FIELDS = (
+    ("status", "status"),
+    ("run", "run_id"),
+    ("trigger", "trigger_kind"),
+    ("triggered by", "triggered_by"),
+    ("commit", "commit_id"),
+    ("data", "data_ref"),
+    ("image", "image_uri"),
+    ("image digest", "image_digest"),
+    ("image built", "image_built"),
+    ("training job", "training_job_name"),
+    ("metrics", "metrics"),
+    ("model", "artifact_uri"),
+    ("model sha256", "artifact_sha256"),
+    ("timings", "timings"),
+    ("failed stage", "failed_stage"),
+    ("error", "error"),
+    ("reason", "failure_reason"),
+    ("skipped because", "skip_reason"),
+    ("duplicate of", "duplicate_of"),
+)
+
+
+def _parameters(values: tuple[str, ...]) -> dict[str, str]:
+    parameters = {}
+    for value in values:
+        name, separator, setting = value.partition("=")
+        if not separator or not name:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--param")
+        parameters[name] = setting
+    return parameters
+
+
+class Reporter:
+    """Progress on stderr (a stream fixed when the command starts: in-process Lambda handlers swap
+    sys.stderr while they run), results on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.err: IO[str] = click.get_text_stream("stderr")
+        self.out: IO[str] = click.get_text_stream("stdout")
+        self.color = self.err.isatty()
+
+    def say(self, message: str = "", **style: Any) -> None:
+        click.echo(click.style(message, **style) if self.color and style else message, file=self.err)
+
+    def progress(self, item: Progress) -> None:
+        if item.kind == "succeeded":
+            self.say(f"  ✓ {item.state:<22} {item.seconds:6.2f} s")
+        elif item.kind == "failed":
+            self.say(f"  ✗ {item.detail}", fg="yellow")
+        elif item.kind == "execution":
+            self.say(f"  = {item.detail}", bold=True)
+
+    def record(self, result: RunResult) -> None:
+        if self.as_json:
+            click.echo(
+                json.dumps(
+                    result.record or {"status": result.status, "execution_arn": result.execution_arn},
+                    indent=2,
+                    default=str,
+                ),
+                file=self.out,
+            )
+            return
+        record = result.record or {}
+        self.say()
+        self.say("run record", bold=True)
+        for label, key in RECORD_FIELDS:
+            if key in record:
+                value = record[key]
+                shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
+                self.say(f"  {label:<16} {shown}")
+        if result.run_dir is not None:
+            self.say(f"  {'files':<16} {result.run_dir}/ ({', '.join(sorted(result.files))})")
+        for note in result.notes:
+            self.say(f"  note: {note}", fg="yellow")
+
 
 @click.group()
 @click.version_option(__version__, prog_name="sagepipe")
 def main() -> None:
-    """sagepipe: run and operate the training pipeline."""
+    """sagepipe: run and operate the SageMaker training pipeline."""
 
 
+# ------------------------------------------------------------------------------------------ local
+@main.group()
+def local() -> None:
+    """Run the pipeline on the embedded AWS emulator: no AWS account, no Docker."""
+
+
+_STATE_DIR = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".sagepipe"),
+    show_default=True,
+    help="Where runs, images and logs are kept.",
+)
+_PARAM = click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a template parameter.")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
+_TIMEOUT = click.option("--timeout", type=float, default=900.0, show_default=True, help="Seconds to wait for a run.")
+
+
+@contextmanager
+def _pipeline(reporter: Reporter, state_dir: Path, params: tuple[str, ...]) -> Iterator[LocalPipeline]:
+    from sagepipe.local.runner import LocalPipeline
+
+    started = time.monotonic()
+    with LocalPipeline.running(state_dir, parameters=_parameters(params)) as pipeline:
+        reporter.say(
+            f"emulator   {pipeline.emulator.endpoint} (moto), stack {pipeline.stack.name} "
+            f"provisioned in {time.monotonic() - started:.1f} s"
+        )
+        yield pipeline
+
+
+def _follow(pipeline: LocalPipeline, reporter: Reporter, marker: int, what: str, timeout: float) -> RunResult:
+    (execution_arn,) = pipeline.started_since(marker)
+    reporter.say()
+    reporter.say(f"{what} → execution {execution_arn.rsplit(':', 1)[-1]}", bold=True)
+    return pipeline.follow(execution_arn, on_progress=reporter.progress, timeout=timeout)
+
+
+@local.command("run")
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Training data CSV (default: generated from scikit-learn's breast cancer dataset).",
+)
+@click.option(
+    "--working-tree", is_flag=True, help="Build the working tree (uncommitted changes included) instead of HEAD."
+)
+@_JSON
+@_PARAM
+@_STATE_DIR
+@_TIMEOUT
+def local_run(  # noqa: PLR0917 - click passes the options by name
+    data_file: Path | None, working_tree: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
+) -> None:
+    """Run the pipeline end to end: push HEAD, upload training data, follow the run, print its record."""
+    from sagepipe.local.runner import git, snapshot_working_tree, uncommitted_changes
+    from sagepipe.local.sample_data import write_breast_cancer_csv
+    from sagepipe.template import PROJECT_ROOT
+
+    reporter = Reporter(as_json)
+    repository = PROJECT_ROOT
+    dirty = uncommitted_changes(repository)
+    if working_tree:
+        commit = snapshot_working_tree(repository)
+        reporter.say(f"commit     {commit[:12]} (snapshot of the working tree on top of HEAD)")
+    else:
+        commit = git(repository, "rev-parse", "HEAD")
+        reporter.say(f"commit     {commit[:12]} (HEAD)")
+        if dirty:
+            reporter.say(
+                f"note       {len(dirty)} uncommitted change(s) under container/ or in buildspec.yml are NOT in "
+                f"this run ({', '.join(dirty[:3])}{', ...' if len(dirty) > 3 else ''}); "
+                "pass --working-tree to build them",
+                fg="yellow",
+            )
+    data = data_file or write_breast_cancer_csv(state_dir / "data" / "breast-cancer.csv")
+    with _pipeline(reporter, state_dir, params) as pipeline:
+        marker = pipeline.execution_marker()
+        pipeline.push_commit(commit)
+        first = _follow(pipeline, reporter, marker, f"code push {commit[:12]}", timeout)
+        if first.status != "SUCCEEDED":
+            reporter.record(pipeline.collect(first))
+            sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+        marker = pipeline.execution_marker()
+        key, version = pipeline.upload_data(data)
+        result = _follow(
+            pipeline, reporter, marker, f"data upload s3://{pipeline.data_bucket}/{key} ({version})", timeout
+        )
+        reporter.record(pipeline.collect(result))
+    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") == "SUCCEEDED"
+    sys.exit(0 if ok else EXIT_RUN_NOT_SUCCEEDED)
+
+
+@local.command("replay")
+@click.argument("event_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--as-is", is_flag=True, help="Send the event unchanged (by default it is adapted to the local stack).")
+@_JSON
+@_PARAM
+@_STATE_DIR
+@_TIMEOUT
+def local_replay(  # noqa: PLR0917 - click passes the options by name
+    event_file: Path, as_is: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
+) -> None:
+    """Put a sample event (events/*.json) on the local bus and follow the execution it starts."""
+    from sagepipe.local.replay import load_event, replay
+
+    reporter = Reporter(as_json)
+    event = load_event(event_file)
+    with _pipeline(reporter, state_dir, params) as pipeline:
+        replayed = replay(pipeline, event, adapt_event=not as_is)
+        for note in replayed.notes:
+            reporter.say(f"replay     {note}")
+        result = _follow(pipeline, reporter, replayed.marker, f"replay {event_file.name}", timeout)
+        reporter.record(pipeline.collect(result))
+    sys.exit(0 if result.status == "SUCCEEDED" else EXIT_RUN_NOT_SUCCEEDED)
+
+
+@local.command("up")
+@click.option("--port", type=int, default=4566, show_default=True, help="Port for the emulator's endpoint.")
+@_PARAM
+@_STATE_DIR
+def local_up(port: int, params: tuple[str, ...], state_dir: Path) -> None:
+    """Keep the emulator running with the stack provisioned, for boto3, the AWS CLI or `sagepipe run`."""
+    reporter = Reporter(as_json=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _pipeline(reporter, state_dir, params) as pipeline:
+        environment = pipeline.emulator.client_environment()
+        reporter.say()
+        reporter.say("Point boto3, the AWS CLI or sagepipe at it:", bold=True)
+        for name, value in environment.items():
+            reporter.say(f"  export {name}={value}")
+        reporter.say()
+        reporter.say("Stack outputs:", bold=True)
+        for name, value in pipeline.stack.outputs.items():
+            reporter.say(f"  {name:<28} {value}")
+        reporter.say()
+        reporter.say("For example:")
+        reporter.say(f"  aws s3 cp train.csv s3://{pipeline.data_bucket}/{pipeline.data_prefix}train.csv")
+        machine = pipeline.stack.outputs["PipelineStateMachineArn"]
+        reporter.say(f"  aws stepfunctions list-executions --state-machine-arn {machine}")
+        reporter.say()
+        reporter.say("Ctrl-C stops the emulator.")
+        try:
+            # Each wait is bounded; the loop ends on Ctrl-C (KeyboardInterrupt) or SIGTERM.
+            while not stop.wait(timeout=60):
+                pass
+        except KeyboardInterrupt:
+            reporter.say("stopping")
+
+
+# ------------------------------------------------------------------------------------------ developer tooling
 @main.group(hidden=True)
 def dev() -> None:
     """Developer tooling used by the Makefile."""

@@ -1,0 +1,150 @@
+"""Replaying a sample event (events/*.json) on the local stack.
+
+A sample names things that exist only in its example account: a bucket, an object version, a commit. Unless
+asked to send it as is, replay adapts it to the local stack and says what it changed:
+
+* account, region and resource names become the local stack's;
+* a commit that is not in the local repository becomes HEAD;
+* an S3 object is created locally first (the default dataset, or the sample's size of it), with the bucket's
+  EventBridge notifications paused, so that the replayed event, not the upload, starts the run;
+* the other half of a run is seeded through the real event path (a data upload for a code push, a code push
+  for a data upload), so the replayed event runs the pipeline instead of ending SKIPPED.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from sagepipe.local.adapters.s3_events import encode_key
+from sagepipe.local.emulator import ACCOUNT_ID, REGION
+from sagepipe.local.runner import RunError, git
+from sagepipe.local.sample_data import write_breast_cancer_csv
+
+if TYPE_CHECKING:
+    from sagepipe.local.runner import LocalPipeline
+
+SEED_TIMEOUT_SECONDS = 120.0
+
+
+def _commit_exists(repository: Path, commit: str) -> bool:
+    result = subprocess.run(
+        ["git", "-C", str(repository), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _local_commit(pipeline: LocalPipeline, commit: str | None, notes: list[str]) -> str:
+    if commit and _commit_exists(pipeline.repository, commit):
+        return commit
+    head = git(pipeline.repository, "rev-parse", "HEAD")
+    notes.append(f"commit {str(commit)[:12]} is not in the local repository: using HEAD {head[:12]}")
+    return head
+
+
+def _seed_and_wait(pipeline: LocalPipeline, what: str, action: Any, notes: list[str]) -> None:
+    marker = pipeline.execution_marker()
+    action()
+    (arn,) = pipeline.started_since(marker)
+    result = pipeline.follow(arn, timeout=SEED_TIMEOUT_SECONDS)
+    notes.append(
+        f"seeded {what} (execution {result.run_id[:8]}: {result.status}, {(result.output or {}).get('status', '')})"
+    )
+
+
+def _seed_data(pipeline: LocalPipeline, notes: list[str]) -> None:
+    data = write_breast_cancer_csv(pipeline.runs_dir.parent / "data" / "breast-cancer.csv")
+    _seed_and_wait(
+        pipeline, f"training data {pipeline.data_prefix}{data.name}", lambda: pipeline.upload_data(data), notes
+    )
+
+
+def _seed_commit(pipeline: LocalPipeline, notes: list[str]) -> None:
+    head = git(pipeline.repository, "rev-parse", "HEAD")
+    _seed_and_wait(pipeline, f"a push of HEAD {head[:12]}", lambda: pipeline.push_commit(head), notes)
+
+
+def _put_object_quietly(pipeline: LocalPipeline, key: str) -> dict[str, Any]:
+    """Create the object the sample refers to without S3 announcing it (notifications paused)."""
+    s3 = pipeline.emulator.client("s3")
+    data = write_breast_cancer_csv(pipeline.runs_dir.parent / "data" / "breast-cancer.csv")
+    s3.put_bucket_notification_configuration(Bucket=pipeline.data_bucket, NotificationConfiguration={})
+    try:
+        response = s3.put_object(Bucket=pipeline.data_bucket, Key=key, Body=data.read_bytes())
+    finally:
+        s3.put_bucket_notification_configuration(
+            Bucket=pipeline.data_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+    return {"version-id": response["VersionId"], "etag": response["ETag"].strip('"'), "size": data.stat().st_size}
+
+
+def adapt(pipeline: LocalPipeline, event: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    adapted = copy.deepcopy(event)
+    adapted["account"], adapted["region"] = ACCOUNT_ID, REGION
+    detail = adapted.get("detail", {})
+    parameters = pipeline.stack.parameters
+    source = adapted.get("source")
+    if source == "aws.s3":
+        notes.append(f"bucket {detail['bucket']['name']} -> {pipeline.data_bucket}")
+        detail["bucket"]["name"] = pipeline.data_bucket
+        adapted["resources"] = [f"arn:aws:s3:::{pipeline.data_bucket}"]
+        key = unquote_plus(detail["object"]["key"])
+        if adapted.get("detail-type") == "Object Created" and detail["object"].get("size", 0):
+            _seed_commit(pipeline, notes)
+            created = _put_object_quietly(pipeline, key)
+            detail["object"].update(created)
+            detail["object"]["key"] = encode_key(key)
+            notes.append(f"created s3://{pipeline.data_bucket}/{key} (version {created['version-id']}) for the event")
+    elif source == "aws.codecommit":
+        detail["repositoryName"] = parameters["CodeRepositoryName"]
+        detail["referenceName"] = parameters["CodeBranch"]
+        detail["referenceFullName"] = f"refs/heads/{parameters['CodeBranch']}"
+        adapted["resources"] = [f"arn:aws:codecommit:{REGION}:{ACCOUNT_ID}:{parameters['CodeRepositoryName']}"]
+        detail["commitId"] = _local_commit(pipeline, detail.get("commitId"), notes)
+        _seed_data(pipeline, notes)
+    elif source == "sagepipe.github":
+        detail["repository"] = parameters["CodeRepositoryName"]
+        detail["ref"] = f"refs/heads/{parameters['CodeBranch']}"
+        commit = _local_commit(pipeline, detail.get("after"), notes)
+        if detail.get("head-commit", {}).get("id") == detail.get("after"):
+            detail["head-commit"]["id"] = commit
+        detail["after"] = commit
+        _seed_data(pipeline, notes)
+    return adapted
+
+
+@dataclass(frozen=True)
+class Replayed:
+    notes: list[str]
+    marker: int
+    """Executions started after this index are the replayed event's (seeding happened before it)."""
+
+
+def replay(pipeline: LocalPipeline, event: dict[str, Any], *, adapt_event: bool = True) -> Replayed:
+    """Put the event on the local default bus (adapted unless told otherwise), after any seeding."""
+    if not isinstance(event, dict) or "source" not in event or "detail-type" not in event:
+        raise RunError("not an EventBridge event: it needs at least 'source' and 'detail-type'")
+    notes: list[str] = []
+    sent = adapt(pipeline, event, notes) if adapt_event else event
+    marker = pipeline.execution_marker()
+    pipeline.put_event(sent["source"], sent["detail-type"], sent.get("detail", {}), sent.get("resources"))
+    notes.append(f"put {sent['source']} / {sent['detail-type']} on the default bus")
+    return Replayed(notes, marker)
+
+
+def load_event(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunError(f"{path} is not JSON: {error}") from error
+    if not isinstance(loaded, dict):
+        raise RunError(f"{path} does not hold a JSON object")
+    return loaded

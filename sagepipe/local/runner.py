@@ -1,0 +1,368 @@
+"""Drive the local stack the way users drive the deployed one: push code, upload data, follow executions.
+
+Everything goes through the real event path: a code push is an EventBridge event (the CodeCommit shape),
+data is an S3 PutObject whose EventBridge event the data rule matches, and the execution is the one that
+rule started. Nothing calls the state machine directly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from sagepipe.local import context
+from sagepipe.local.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.provisioner import LocalStack, provision
+from sagepipe.template import PROJECT_ROOT
+
+POLL_SECONDS: Final = 0.05
+DEFAULT_RUN_TIMEOUT_SECONDS: Final = 900.0
+TERMINAL: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class RunError(RuntimeError):
+    """A local run could not be started or followed."""
+
+
+def git(repository: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repository), *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+def uncommitted_changes(repository: Path, paths: tuple[str, ...] = ("container", "buildspec.yml")) -> list[str]:
+    """Files under `paths` that differ from HEAD (modified, staged, or untracked and not ignored)."""
+    output = git(repository, "status", "--porcelain", "--untracked-files=all", "--", *paths)
+    return [line[3:] for line in output.splitlines() if line.strip()]
+
+
+def snapshot_working_tree(repository: Path) -> str:
+    """A commit object holding the working tree (tracked changes and untracked, non-ignored files), with HEAD as
+    parent, on no branch: the build can check out exactly what is on disk, and HEAD and the index stay as they
+    are. Like `git stash create`, it only adds objects to the repository's object store."""
+    index = repository / ".git" / "sagepipe-snapshot-index"
+    environment = {"GIT_INDEX_FILE": str(index)}
+    try:
+        subprocess.run(
+            ["git", "-C", str(repository), "read-tree", "HEAD"], check=True, env=_git_env(environment), timeout=60
+        )
+        subprocess.run(["git", "-C", str(repository), "add", "-A"], check=True, env=_git_env(environment), timeout=60)
+        tree = subprocess.run(
+            ["git", "-C", str(repository), "write-tree"],
+            check=True,
+            env=_git_env(environment),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+    finally:
+        index.unlink(missing_ok=True)
+    head = git(repository, "rev-parse", "HEAD")
+    return git(repository, "commit-tree", tree, "-p", head, "-m", f"sagepipe local: working tree on top of {head[:12]}")
+
+
+def _git_env(extra: Mapping[str, str]) -> dict[str, str]:
+    import os
+
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "sagepipe local"),
+        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "sagepipe@localhost"),
+        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "sagepipe local"),
+        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "sagepipe@localhost"),
+        **extra,
+    }
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals as JSON numbers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of progress: a state entered, left, retried or failed."""
+
+    state: str
+    kind: str  # entered | succeeded | failed | retrying | execution
+    seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    status: str
+    record: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    output: Any
+    error: str | None
+    cause: str | None
+    seconds: float
+    run_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.execution_arn.rsplit(":", 1)[-1]
+
+
+def _describe_event(event: Mapping[str, Any], previous: Mapping[int, Mapping[str, Any]]) -> Progress | None:
+    kind = event["type"]
+    if kind.endswith("StateEntered"):
+        return Progress(event["stateEnteredEventDetails"]["name"], "entered")
+    if kind.endswith("StateExited"):
+        return Progress(event["stateExitedEventDetails"]["name"], "exited")
+    if kind in {"TaskFailed", "TaskTimedOut", "EvaluationFailed", "LambdaFunctionFailed"}:
+        details: dict[str, Any] = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+        return Progress("", "failed", detail=str(details.get("error", kind)))
+    if kind in {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}:
+        return Progress("", "execution", detail=kind.removeprefix("Execution").upper())
+    return None
+
+
+class LocalPipeline:
+    """The emulator with the stack provisioned, and the local git repository its builds check out."""
+
+    def __init__(self, emulator: Emulator, stack: LocalStack, repository: Path, runs_dir: Path) -> None:
+        self.emulator = emulator
+        self.stack = stack
+        self.repository = repository
+        self.runs_dir = runs_dir
+
+    @classmethod
+    @contextmanager
+    def running(
+        cls,
+        state_dir: Path,
+        *,
+        repository: Path = PROJECT_ROOT,
+        parameters: Mapping[str, str] | None = None,
+        runs_dir: Path | None = None,
+        port: int | None = None,
+    ) -> Iterator[LocalPipeline]:
+        session = state_dir / "session"
+        shutil.rmtree(session, ignore_errors=True)
+        emulator = Emulator(state_dir=session, port=port).start()
+        try:
+            stack = provision(emulator, parameters=parameters, repository=repository)
+            yield cls(emulator, stack, repository, runs_dir or state_dir / "runs")
+        finally:
+            emulator.stop()
+
+    # ------------------------------------------------------------------ triggers
+    @property
+    def data_bucket(self) -> str:
+        return str(self.stack.outputs["DataBucketName"])
+
+    @property
+    def data_prefix(self) -> str:
+        return str(self.stack.parameters["DataPrefix"])
+
+    def push_commit(self, commit: str) -> str:
+        """A CodeCommit push of `commit` to the configured branch, as EventBridge delivers it. Returns the event id."""
+        repository = self.stack.parameters["CodeRepositoryName"]
+        branch = self.stack.parameters["CodeBranch"]
+        who = git(self.repository, "config", "--default", "local-user", "user.email")
+        detail = {
+            "callerUserArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{who}",
+            "commitId": commit,
+            "event": "referenceUpdated",
+            "referenceFullName": f"refs/heads/{branch}",
+            "referenceName": branch,
+            "referenceType": "branch",
+            "repositoryId": "00000000-0000-0000-0000-000000000000",
+            "repositoryName": repository,
+        }
+        return self.put_event(
+            "aws.codecommit",
+            "CodeCommit Repository State Change",
+            detail,
+            resources=[f"arn:aws:codecommit:{REGION}:{ACCOUNT_ID}:{repository}"],
+        )
+
+    def put_event(
+        self, source: str, detail_type: str, detail: Mapping[str, Any], resources: list[str] | None = None
+    ) -> str:
+        entry = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+            "Resources": resources or [],
+        }
+        response = self.emulator.client("events").put_events(Entries=[entry])["Entries"][0]
+        if "EventId" not in response:
+            raise RunError(f"EventBridge refused the event: {response}")
+        return str(response["EventId"])
+
+    def upload_data(self, path: Path, key: str | None = None) -> tuple[str, str]:
+        """PutObject into the data bucket (the data rule starts the run). Returns the key and its version id."""
+        key = key or f"{self.data_prefix}{path.name}"
+        with path.open("rb") as body:
+            response = self.emulator.client("s3").put_object(Bucket=self.data_bucket, Key=key, Body=body)
+        return key, str(response.get("VersionId"))
+
+    # ------------------------------------------------------------------ following
+    def execution_marker(self) -> int:
+        return context.current().execution_count()
+
+    def started_since(self, marker: int, count: int = 1, timeout: float = 10.0) -> list[str]:
+        started = context.current().wait_for_executions(marker, count, timeout)
+        if len(started) < count:
+            raise RunError(f"expected {count} execution(s) to start within {timeout:.0f} s, saw {len(started)}")
+        return [item.execution_arn for item in started]
+
+    def follow(
+        self,
+        execution_arn: str,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        timeout: float = DEFAULT_RUN_TIMEOUT_SECONDS,
+    ) -> RunResult:
+        """Wait for the execution to end, reporting each state as it runs. Every wait is bounded by `timeout`."""
+        sfn = self.emulator.client("stepfunctions")
+        started = time.monotonic()
+        deadline = started + timeout
+        seen = 0
+        entered: dict[str, float] = {}
+        description: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            description = sfn.describe_execution(executionArn=execution_arn)
+            history = self._history(sfn, execution_arn)
+            for event in history[seen:]:
+                progress = _describe_event(event, {})
+                if progress is None or on_progress is None:
+                    continue
+                stamp = event["timestamp"].timestamp() if hasattr(event["timestamp"], "timestamp") else time.time()
+                if progress.kind == "entered":
+                    entered[progress.state] = stamp
+                    on_progress(progress)
+                elif progress.kind == "exited":
+                    took = stamp - entered.get(progress.state, stamp)
+                    on_progress(Progress(progress.state, "succeeded", round(took, 3)))
+                else:
+                    on_progress(progress)
+            seen = len(history)
+            if description["status"] in TERMINAL:
+                break
+            time.sleep(POLL_SECONDS)
+        else:
+            raise RunError(f"{execution_arn} did not finish within {timeout:.0f} s")
+        output = json.loads(description["output"]) if description.get("output") else None
+        return RunResult(
+            execution_arn=execution_arn,
+            status=description["status"],
+            record=self.record(execution_arn),
+            history=history,
+            output=output,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    @staticmethod
+    def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        for _ in range(100):
+            page = sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        return sorted(events, key=lambda event: int(event["id"]))
+
+    def record(self, execution_arn: str) -> dict[str, Any] | None:
+        """The run's audit record (pk RUN#<execution name>), as plain JSON, or None if it has none."""
+        run_id = execution_arn.rsplit(":", 1)[-1]
+        item = (
+            self.emulator.client("dynamodb")
+            .get_item(
+                TableName=self.stack.outputs["RunsTableName"],
+                Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RECORD"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        if item is None:
+            return None
+        deserializer = TypeDeserializer()
+        record: dict[str, Any] = plain({name: deserializer.deserialize(value) for name, value in sorted(item.items())})
+        return record
+
+    # ------------------------------------------------------------------ what a run leaves behind
+    def collect(self, result: RunResult) -> RunResult:
+        """Write .sagepipe/runs/<run-id>/: record, history, logs, model and the execution graph."""
+        from sagepipe.local.graph import render
+
+        run_dir = self.runs_dir / result.run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        files: dict[str, Path] = {}
+
+        def write(name: str, value: Any) -> None:
+            path = run_dir / name
+            path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+            files[name] = path
+
+        write("record.json", result.record)
+        write("history.json", result.history)
+        runtime = context.current()
+        record = result.record or {}
+        job = record.get("training_job_name")
+        if job and job in runtime.job_logs and runtime.job_logs[job].exists():
+            files["training.log"] = Path(shutil.copyfile(runtime.job_logs[job], run_dir / "training.log"))
+        for build_id in self._build_ids(result.history):
+            if build_id in runtime.job_logs and runtime.job_logs[build_id].exists():
+                files["build.log"] = Path(shutil.copyfile(runtime.job_logs[build_id], run_dir / "build.log"))
+        artifact = record.get("artifact_uri")
+        if artifact:
+            bucket, _, key = artifact.removeprefix("s3://").partition("/")
+            self.emulator.client("s3").download_file(bucket, key, str(run_dir / "model.tar.gz"))
+            files["model.tar.gz"] = run_dir / "model.tar.gz"
+        definition = json.loads(
+            self.emulator.client("stepfunctions").describe_state_machine(
+                stateMachineArn=self.stack.outputs["PipelineStateMachineArn"]
+            )["definition"]
+        )
+        rendered = render(definition, result.history, run_dir, title=f"sagepipe run {result.run_id}")
+        files["graph.dot"] = rendered.dot_path
+        if rendered.svg_path is not None:
+            files["graph.svg"] = rendered.svg_path
+        if rendered.problem:
+            result.notes.append(f"graph.svg not drawn: {rendered.problem}")
+        result.run_dir = run_dir
+        result.files = files
+        return result
+
+    @staticmethod
+    def _build_ids(history: list[dict[str, Any]]) -> Iterator[str]:
+        for event in history:
+            if event["type"] in {"TaskSubmitted", "TaskSucceeded"}:
+                details = event.get("taskSubmittedEventDetails") or event.get("taskSucceededEventDetails") or {}
+                if details.get("resourceType") == "codebuild":
+                    build = json.loads(details.get("output", "{}")).get("Build", {})
+                    if "Id" in build:
+                        yield str(build["Id"])
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
