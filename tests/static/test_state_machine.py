@@ -235,3 +235,43 @@ def test_the_failure_branch_derives_status_and_reason_from_any_cause(
 def test_definition_is_small_enough_for_step_functions() -> None:
     """Step Functions rejects definitions over 1 MB; keep a wide margin."""
     assert Path(ASL_PATH).stat().st_size < 200_000
+
+
+def test_dynamodb_expressions_alias_every_reserved_word(states: dict[str, dict[str, Any]]) -> None:
+    """DynamoDB rejects reserved words (status, error, metrics...) used as attribute names in expressions;
+    they must go through ExpressionAttributeNames. Checked against the reserved-word list moto enforces."""
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    reserved = {word.upper() for word in ReservedKeywords.get_reserved_keywords()}
+    checked = 0
+    for name, state in states.items():
+        arguments = state.get("Arguments", {})
+        for field in ("UpdateExpression", "ConditionExpression"):
+            expression = arguments.get(field)
+            if not isinstance(expression, str):
+                continue
+            if expression.startswith("{%"):
+                # Built in JSONata: the DynamoDB expression is in its string literals.
+                expression = " ".join(re.findall(r"'([^']*)'", expression))
+            # Strip placeholders (:value, #name); what is left names attributes directly.
+            bare = re.sub(r"[:#][A-Za-z0-9_]+", " ", expression)
+            words = set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b", bare))
+            functions = {
+                "SET",
+                "REMOVE",
+                "ADD",
+                "DELETE",
+                "if_not_exists",
+                "attribute_not_exists",
+                "attribute_exists",
+                "OR",
+                "AND",
+                "NOT",
+                "list_append",
+                "latest_data",
+                "latest_commit",
+            }
+            clashing = {word for word in words - functions if word.upper() in reserved}
+            assert not clashing, f"{name}.{field} uses reserved words without #aliases: {sorted(clashing)}"
+            checked += 1
+    assert checked >= 6
