@@ -1,0 +1,149 @@
+"""Fixtures for tests that run the pipeline on the local runtime.
+
+One emulator serves the whole session (moto's backends are process-wide); each test gets a freshly reset
+emulator with the stack provisioned again, and, when it needs to change the training code, a throwaway
+clone of this repository to commit into (the build checks out commits from it).
+"""
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagepipe.local import context
+from sagepipe.local.emulator import Emulator
+from sagepipe.local.provisioner import provision
+from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.sample_data import write_breast_cancer_csv
+from sagepipe.template import PROJECT_ROOT
+
+
+@dataclass
+class TrainingRepository:
+    """A clone of this repository's HEAD that a test may commit to."""
+
+    path: Path
+
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        for relative, content in files.items():
+            target = self.path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        git(self.path, "add", "--all")
+        git(self.path, "-c", "user.name=sagepipe-test", "-c", "user.email=test@example.com", "commit", "-qm", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+    @property
+    def head(self) -> str:
+        return git(self.path, "rev-parse", "HEAD")
+
+    def read(self, relative: str) -> str:
+        return (self.path / relative).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    running = Emulator(state_dir=tmp_path_factory.mktemp("emulator")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> TrainingRepository:
+    clone = tmp_path / "training-code"
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(clone)], check=True, timeout=60)
+    return TrainingRepository(clone)
+
+
+@pytest.fixture
+def stack_parameters() -> dict[str, str]:
+    """Template parameters for the stack under test; override in a test module or with indirect params."""
+    return {}
+
+
+@pytest.fixture
+def pipeline(
+    emulator: Emulator, repository: TrainingRepository, stack_parameters: dict[str, str], tmp_path: Path
+) -> Iterator[LocalPipeline]:
+    emulator.reset()
+    stack = provision(emulator, parameters=stack_parameters, repository=repository.path)
+    yield LocalPipeline(emulator, stack, repository.path, runs_dir=tmp_path / "runs")
+    _wait_for_quiet(emulator)
+
+
+def _wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
+    """Let executions a test started finish before the next test resets the emulator under them."""
+    sfn = emulator.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    for started in context.current().started_executions[-50:]:
+        while time.monotonic() < deadline:
+            try:
+                if sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
+                    break
+            except Exception:  # reset already forgot it
+                break
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def training_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_breast_cancer_csv(tmp_path_factory.mktemp("data") / "breast-cancer.csv")
+
+
+@dataclass
+class Notifications:
+    """An SQS queue subscribed to the notifications topic, as a team's alerting would be."""
+
+    pipeline: LocalPipeline
+    queue_url: str
+
+    def received(self, expected: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        sqs = self.pipeline.emulator.client("sqs")
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < expected and time.monotonic() < deadline:
+            response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in response.get("Messages", []):
+                messages.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+
+@pytest.fixture
+def notifications(pipeline: LocalPipeline) -> Notifications:
+    sqs = pipeline.emulator.client("sqs")
+    url = sqs.create_queue(QueueName="team-alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pipeline.emulator.client("sns").subscribe(
+        TopicArn=pipeline.stack.outputs["NotificationsTopicArn"], Protocol="sqs", Endpoint=arn
+    )
+    return Notifications(pipeline, url)
+
+
+def run_through_events(
+    pipeline: LocalPipeline, *, commit: str | None, data: Path | None, data_key: str | None = None
+) -> list[RunResult]:
+    """Push `commit` (if given), then upload `data` (if given), each through EventBridge, following each run."""
+    results = []
+    if commit is not None:
+        marker = pipeline.execution_marker()
+        pipeline.push_commit(commit)
+        (arn,) = pipeline.started_since(marker)
+        results.append(pipeline.follow(arn, timeout=300))
+    if data is not None:
+        marker = pipeline.execution_marker()
+        pipeline.upload_data(data, data_key)
+        (arn,) = pipeline.started_since(marker)
+        results.append(pipeline.follow(arn, timeout=300))
+    return results
+
+
+def states_entered(result: RunResult) -> list[str]:
+    return [
+        event["stateEnteredEventDetails"]["name"] for event in result.history if "stateEnteredEventDetails" in event
+    ]
