@@ -58,8 +58,8 @@ lock: ## Re-pin requirements/*.txt from requirements/*.in (needs uv)
 
 # ---------------------------------------------------------------- the product
 .PHONY: demo
-demo: venv ## Run the whole pipeline locally: no AWS account, no Docker
-	@echo "make demo: not yet. The local runtime (sagepipe local run) arrives with the next change."
+demo: venv system-deps ## Run the whole pipeline locally: no AWS account, no Docker
+	$(BIN)/sagepipe local run
 
 .PHONY: build
 build: venv ## sam build (cached, parallel)

@@ -72,7 +72,9 @@ class Reporter:
         if item.kind == "succeeded":
             self.say(f"  ✓ {item.state:<22} {item.seconds:6.2f} s")
         elif item.kind == "failed":
-            self.say(f"  ✗ {item.detail}", fg="yellow")
+            # A failure is not the end: a Retry or a Catch may take it (FindImage's ImageNotFound is the
+            # normal way into BuildImage). The next lines show where the run went.
+            self.say(f"  ! {item.detail}", fg="yellow")
         elif item.kind == "execution":
             self.say(f"  = {item.detail}", bold=True)
 
@@ -126,11 +128,13 @@ _TIMEOUT = click.option("--timeout", type=float, default=900.0, show_default=Tru
 
 
 @contextmanager
-def _pipeline(reporter: Reporter, state_dir: Path, params: tuple[str, ...]) -> Iterator[LocalPipeline]:
+def _pipeline(
+    reporter: Reporter, state_dir: Path, params: tuple[str, ...], port: int | None = None
+) -> Iterator[LocalPipeline]:
     from sagepipe.local.runner import LocalPipeline
 
     started = time.monotonic()
-    with LocalPipeline.running(state_dir, parameters=_parameters(params)) as pipeline:
+    with LocalPipeline.running(state_dir, parameters=_parameters(params), port=port) as pipeline:
         reporter.say(
             f"emulator   {pipeline.emulator.endpoint} (moto), stack {pipeline.stack.name} "
             f"provisioned in {time.monotonic() - started:.1f} s"
@@ -234,7 +238,7 @@ def local_up(port: int, params: tuple[str, ...], state_dir: Path) -> None:
     reporter = Reporter(as_json=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _pipeline(reporter, state_dir, params) as pipeline:
+    with _pipeline(reporter, state_dir, params, port) as pipeline:
         environment = pipeline.emulator.client_environment()
         reporter.say()
         reporter.say("Point boto3, the AWS CLI or sagepipe at it:", bold=True)
