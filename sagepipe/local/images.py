@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shlex
 import shutil
 import threading
@@ -57,37 +56,73 @@ def context_digest(context_dir: Path) -> str:
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\r?\n", " ", dockerfile)
-    instructions = []
-    for raw in joined.splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            instructions.append((keyword.upper(), rest.strip()))
+    """(KEYWORD, arguments) per instruction: continuations joined, comment lines inside them dropped, as Docker
+    does."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in dockerfile.splitlines():
+        line = raw.rstrip()
+        if line.lstrip().startswith("#") and (pending or not line.strip()):
+            continue
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        text = (pending + line).strip()
+        pending = ""
+        keyword, _, rest = text.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+    if pending.strip():
+        keyword, _, rest = pending.strip().partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
     return instructions
 
 
-def read_dockerfile(text: str) -> tuple[str, list[tuple[str, PurePosixPath]]]:
-    """SAGEMAKER_PROGRAM and the (source, destination) pairs copied from the context into /opt/ml/code."""
+def _words(arguments: str) -> list[str]:
+    """COPY/ADD arguments in shell form or exec (JSON array) form."""
+    if arguments.startswith("["):
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as error:
+            raise ImageError(f"malformed exec-form arguments: {arguments}") from error
+        return [str(item) for item in parsed]
+    try:
+        return shlex.split(arguments)
+    except ValueError as error:
+        raise ImageError(f"cannot read the Dockerfile arguments {arguments!r}: {error}") from error
+
+
+def read_dockerfile(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """SAGEMAKER_PROGRAM and the (source, destination) pairs copied from the context into /opt/ml/code.
+
+    Destinations are absolute (a relative one is resolved against WORKDIR) and keep their trailing slash, which
+    decides whether a single source is copied into a directory or as that name.
+    """
     program: str | None = None
-    copies: list[tuple[str, PurePosixPath]] = []
+    workdir = PurePosixPath("/")
+    copies: list[tuple[str, str]] = []
     for keyword, rest in _instructions(text):
-        if keyword == "ENV":
-            words = shlex.split(rest)
+        if keyword == "FROM":
+            workdir = PurePosixPath("/")
+        elif keyword == "WORKDIR":
+            workdir = workdir / rest.strip()
+        elif keyword == "ENV":
+            words = _words(rest)
             pairs = [word.split("=", 1) for word in words] if "=" in words[0] else [[words[0], " ".join(words[1:])]]
             for name, value in (pair for pair in pairs if len(pair) == 2):
                 if name == "SAGEMAKER_PROGRAM":
                     program = value
         elif keyword in {"COPY", "ADD"}:
-            words = [
-                word for word in shlex.split(rest) if not word.startswith("--chown") and not word.startswith("--chmod")
-            ]
+            words = _words(rest)
             if any(word.startswith("--from") for word in words):
-                continue
-            *sources, destination = words
-            target = PurePosixPath(destination)
+                continue  # from another build stage, not from the context
+            *sources, destination = [word for word in words if not word.startswith("--")]
+            absolute = destination if destination.startswith("/") else f"{workdir}/{destination}"
+            target = PurePosixPath(absolute)
             if target == CODE_DIR or CODE_DIR in target.parents:
-                copies += [(source, target) for source in sources]
+                slash = "/" if destination.endswith("/") or destination in {".", "./"} else ""
+                copies += [(source, str(target) + slash) for source in sources]
     if not program:
         raise ImageError("the Dockerfile does not set SAGEMAKER_PROGRAM, so there is no training program to run")
     if not copies:
@@ -102,7 +137,7 @@ class ImageStore:
         self.root = root
         self._lock = threading.Lock()
 
-    def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, PurePosixPath]]]:
+    def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, str]]]:
         """Check the context and return (context digest, program, copies) before anything is registered."""
         dockerfile = context_dir / "Dockerfile"
         if not dockerfile.is_file():
@@ -132,16 +167,17 @@ class ImageStore:
         return found
 
     @staticmethod
-    def _copy_into_code(context_dir: Path, source: str, destination: PurePosixPath, code_root: Path) -> None:
+    def _copy_into_code(context_dir: Path, source: str, destination: str, code_root: Path) -> None:
         matches = sorted(context_dir.glob(source)) if any(char in source for char in "*?[") else [context_dir / source]
-        relative = destination.relative_to(CODE_DIR)
+        target_path = PurePosixPath(destination)
+        relative = target_path.relative_to(CODE_DIR)
         for match in matches:
             if not match.exists():
                 raise ImageError(f"the Dockerfile copies {source}, which is not in the build context")
             if match.is_dir():
                 shutil.copytree(match, code_root / relative, dirs_exist_ok=True)
                 continue
-            into_dir = str(destination).endswith("/") or destination == CODE_DIR or len(matches) > 1
+            into_dir = destination.endswith("/") or target_path == CODE_DIR or len(matches) > 1
             target = code_root / relative / match.name if into_dir else code_root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(match, target)

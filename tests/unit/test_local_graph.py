@@ -144,7 +144,7 @@ class History:
 
 PREFIX = ("DeclareVariables", "NormaliseTrigger", "RouteTrigger")
 TO_IMAGE = (*PREFIX, "RecordLatestPointer", "HaveCommitAndData", "ClaimRun", "OpenRunRecord")
-AFTER_IMAGE = ("StageTrainingData", "Train", "DigestArtifact", "RecordSuccess", "NotifySuccess")
+AFTER_IMAGE = ("StageInput", "StageTrainingData", "Train", "DigestArtifact", "RecordSuccess", "NotifySuccess")
 FAILURE_BRANCH = ("DescribeFailure", "RecordFailure", "NotifyFailure")
 IMAGE_NOT_FOUND = (
     "Ecr.ImageNotFoundException",
@@ -166,7 +166,7 @@ def code_run() -> list[dict[str, Any]]:
 
 def training_failure() -> list[dict[str, Any]]:
     """(c) Train hits the instance limit twice (retried), then the job fails; the failure branch runs."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageTrainingData")
+    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
     history.task("Train", RESOURCE_LIMIT, RESOURCE_LIMIT, ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught")
     history.through(*FAILURE_BRANCH)
     return history.fail_state("RunFailed", "States.TaskFailed", "Train: AlgorithmError").events
@@ -292,7 +292,7 @@ def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> Non
     for name in ("BuildImage", "Ignored", "FindClaimOwner", "RecordSkipped", *FAILURE_BRANCH, "RunFailed"):
         assert is_grey_node(node(dot, name)), name
 
-    assert is_taken(edge(dot, "FindImage", "StageTrainingData", "next"))
+    assert is_taken(edge(dot, "FindImage", "StageInput", "next"))
     assert is_taken(edge(dot, "__start__", "DeclareVariables", "start"))
     assert is_taken(edge(dot, "NotifySuccess", "__end__", "end"))
     assert is_taken(edge(dot, "HaveCommitAndData", "ClaimRun", "choice"))
@@ -300,7 +300,7 @@ def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> Non
     assert is_grey_edge(build_catch)
     assert "dashed" in build_catch["style"]
     assert build_catch["label"] == "Ecr.ImageNotFoundException"
-    assert is_grey_edge(edge(dot, "BuildImage", "StageTrainingData", "next"))
+    assert is_grey_edge(edge(dot, "BuildImage", "StageInput", "next"))
     assert is_taken(edge(dot, "RouteTrigger", "RecordLatestPointer", "default"))
 
 
@@ -346,8 +346,8 @@ def test_a_code_run_draws_findimage_red_and_only_the_matching_catch_bold() -> No
     assert caught["color"] == TAKEN_CATCH_EDGE
     assert "dashed" in caught["style"]
     assert is_grey_edge(edge(dot, "FindImage", "DescribeFailure", "catch"))
-    assert is_grey_edge(edge(dot, "FindImage", "StageTrainingData", "next"))
-    assert is_taken(edge(dot, "BuildImage", "StageTrainingData", "next"))
+    assert is_grey_edge(edge(dot, "FindImage", "StageInput", "next"))
+    assert is_taken(edge(dot, "BuildImage", "StageInput", "next"))
     assert node(dot, "BuildImage")["fillcolor"] == PATH_FILL
 
 
@@ -360,7 +360,15 @@ def test_a_training_failure_counts_two_retries_and_the_catch_into_the_failure_br
     FAILED in RunFailed, which is not itself a failed state (a Fail state failing the run is its job)."""
     path = execution_path(training_failure())
 
-    assert path.entered == (*TO_IMAGE, "FindImage", "StageTrainingData", "Train", *FAILURE_BRANCH, "RunFailed")
+    assert path.entered == (
+        *TO_IMAGE,
+        "FindImage",
+        "StageInput",
+        "StageTrainingData",
+        "Train",
+        *FAILURE_BRANCH,
+        "RunFailed",
+    )
     assert dict(path.retried) == {"Train": 2}
     assert path.failed == frozenset({"Train"})
     assert [failure.error for failure in path.errors["Train"]] == [
@@ -397,7 +405,7 @@ def test_a_training_failure_is_drawn_with_retries_red_train_and_the_next_edge_no
 def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
     """Given RecordFailure throttled once and then succeeding, when read and drawn, then it counts 1 retry and
     a failure, but the move to NotifyFailure is its Next, not its Catch (both lead there)."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageTrainingData")
+    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
     history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught").through("DescribeFailure")
     history.task("RecordFailure", ("DynamoDB.ThrottlingException", "Rate exceeded"), then="succeeds")
     events = history.through("NotifyFailure").fail_state("RunFailed", "States.TaskFailed", "Train").events
@@ -415,7 +423,7 @@ def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
 def test_an_uncaught_failure_ends_in_the_failing_state_and_is_recorded_once() -> None:
     """Given Train failing with no Catch taken (the execution fails with the same error), when read, then Train
     is the final state and failed once: the ExecutionFailed echo adds no second error."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageTrainingData")
+    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
     events = history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="uncaught").events
 
     path = execution_path(events)
@@ -670,7 +678,9 @@ def test_a_choice_with_no_match_fails_in_the_choice_state() -> None:
 def test_an_unfinished_or_stopped_run_keeps_its_status_and_blames_no_state(last_event: str | None, status: str) -> None:
     """Given a run inside Train that timed out, was aborted or is still going, when read, then the status says
     so, Train is the final state, and nothing failed (a stopped run is not a failed task)."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageTrainingData").enter("Train").add("TaskScheduled")
+    history = (
+        History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData").enter("Train").add("TaskScheduled")
+    )
     if last_event is not None:
         history.add(last_event, **{last_event[0].lower() + last_event[1:] + "EventDetails": {"error": "x"}})
 

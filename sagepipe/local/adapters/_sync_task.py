@@ -44,7 +44,10 @@ MOTO_INTERNALS: Final = (
         "StateTaskService._eval_service_task",
         parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
     ),
-    Internal("moto.stepfunctions.parser.asl.component.common.error_name.failure_event:FailureEventException"),
+    Internal(
+        "moto.stepfunctions.parser.asl.component.common.error_name.failure_event:FailureEventException",
+        why="a task fails with a catchable error by raising it",
+    ),
     Internal("moto.stepfunctions.parser.asl.eval.environment:Environment.is_running", parameters=("self",)),
     Internal(
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback:"

@@ -59,7 +59,8 @@ MOTO_INTERNALS: Final = (
     ),
     Internal(
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service:"
-        "StateTaskService._get_boto_service_name"
+        "StateTaskService._get_boto_service_name",
+        why="maps the ASL service name (sfn, states) to boto3's before the aws-sdk task builds its client",
     ),
 )
 
@@ -103,12 +104,24 @@ def to_api_value(value: Any, shape: Any) -> Any:
     return value
 
 
-def to_sfn_value(value: Any) -> Any:
-    """A boto3 response value as Step Functions presents it: PascalCase members, ISO timestamps."""
+def to_sfn_value(value: Any, shape: Any = None) -> Any:
+    """A boto3 response value as Step Functions presents it: PascalCase member names, ISO timestamps.
+
+    With the botocore shape, only structure members are renamed: the keys of a map are data (DynamoDB attribute
+    names, S3 metadata) and keep their case. Without it, every key is treated as a member name.
+    """
     if isinstance(value, dict):
-        return {(key[:1].upper() + key[1:]): to_sfn_value(item) for key, item in value.items()}
+        if shape is not None and shape.type_name == "map":
+            return {key: to_sfn_value(item, shape.value) for key, item in value.items()}
+        members = shape.members if shape is not None and shape.type_name == "structure" else {}
+        return {(key[:1].upper() + key[1:]): to_sfn_value(item, members.get(key)) for key, item in value.items()}
     if isinstance(value, list):
-        return [to_sfn_value(item) for item in value]
+        member = shape.member if shape is not None and shape.type_name == "list" else None
+        return [to_sfn_value(item, member) for item in value]
+    return _sfn_scalar(value)
+
+
+def _sfn_scalar(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -160,7 +173,9 @@ def _normalise_response(
     self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
 ) -> None:
     if isinstance(response, dict):
-        converted = to_sfn_value(response)
+        service = boto_service_name or self.resource.api_name
+        action = service_action_name or self.resource.api_action
+        converted = to_sfn_value(response, operation_model(service, action).output_shape)
         response.clear()
         response.update(converted)
 

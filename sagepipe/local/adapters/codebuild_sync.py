@@ -49,7 +49,7 @@ IMAGE_CONTEXT: Final = "container"
 """The directory buildspec.yml builds (`docker build ... container/`)."""
 
 MOTO_INTERNALS: Final = (
-    Internal("moto.codebuild.models:codebuild_backends"),
+    Internal("moto.codebuild.models:codebuild_backends", why="builds are recorded in moto's CodeBuild"),
     Internal(
         "moto.codebuild.models:CodeBuildBackend.start_build",
         parameters=("self", "project_name", "source_version", "artifact_override"),

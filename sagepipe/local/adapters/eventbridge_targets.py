@@ -3,8 +3,8 @@
 The gap
     moto's `Rule.send_to_targets` knows log groups, archives, queues, buses and API destinations. A Step
     Functions target raises `NotImplementedError: Expr not defined for Rule`, so no trigger ever starts the
-    pipeline. moto also stamps `time` as a Unix number (AWS: an ISO 8601 string) and adds a non-AWS
-    `ingestion-time` field.
+    pipeline. moto also stamps `time` as a Unix number (AWS: an ISO 8601 string), adds a non-AWS
+    `ingestion-time` field, and delivers to DISABLED rules.
 
 What this adapter does
     Wraps `Rule.send_to_targets`: for every matching rule, each `arn:aws:states:...:stateMachine:` target
@@ -41,13 +41,21 @@ MOTO_INTERNALS: Final = (
         why="put_events and S3 notifications call it for every rule of the bus.",
     ),
     Internal("moto.events.models:EventTemplateParser.parse", parameters=("input_template", "input_paths_map", "event")),
-    Internal("moto.stepfunctions.parser.models:stepfunctions_parser_backends"),
+    Internal(
+        "moto.stepfunctions.parser.models:stepfunctions_parser_backends",
+        why="the engine's backend, whose executions actually run",
+    ),
     Internal(
         "moto.stepfunctions.parser.models:StepFunctionsParserBackend.start_execution",
         parameters=("self", "state_machine_arn", "name", "execution_input"),
     ),
-    Internal("moto.sqs.models:sqs_backends"),
-    Internal("moto.utilities.arns:parse_arn"),
+    Internal("moto.sqs.models:sqs_backends", why="dead-letter queues receive events a target could not start"),
+    Internal("moto.utilities.arns:parse_arn", why="splits target ARNs into account, region and resource"),
+    Internal(
+        "moto.sqs.models:SQSBackend.send_message",
+        parameters=("self", "queue_name", "message_body", "message_attributes"),
+        why="parks an undeliverable event, with EventBridge's error attributes",
+    ),
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +69,15 @@ def normalise_time(event: dict[str, Any]) -> dict[str, Any]:
         fixed["time"] = datetime.fromtimestamp(fixed["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fixed.setdefault("id", str(uuid.uuid4()))
     return fixed
+
+
+def to_moto_event(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's own targets (logs, queues, archives) expect its internal shape: Unix `time` and `ingestion-time`."""
+    shaped = dict(event)
+    if isinstance(shaped.get("time"), str):
+        shaped["time"] = datetime.strptime(shaped["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    shaped.setdefault("ingestion-time", datetime.now(UTC).timestamp())
+    return shaped
 
 
 def _json_path(event: dict[str, Any], path: str) -> Any:
@@ -79,13 +96,13 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
     if "InputTransformer" in target:
         transformer = target["InputTransformer"]
         parser = Internal("moto.events.models:EventTemplateParser.parse").resolve(ADAPTER)
-        return str(
-            parser(
-                input_template=transformer.get("InputTemplate"),
-                input_paths_map=transformer.get("InputPathsMap", {}),
-                event=event,
-            )
+        # moto's parser reads its internal event shape, and returns the parsed JSON value.
+        transformed = parser(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=to_moto_event(event),
         )
+        return transformed if isinstance(transformed, str) else json.dumps(transformed)
     return json.dumps(event)
 
 
@@ -134,6 +151,9 @@ def _is_state_machine(target: dict[str, Any]) -> bool:
 
 
 def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+    # moto hands the event to every rule of the bus, disabled ones included: a disabled rule delivers nothing.
+    if getattr(self, "state", "ENABLED") != "ENABLED":
+        return
     event = normalise_time(original_event)
     if not self.event_pattern.matches_event(event):
         return
@@ -145,7 +165,7 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
         # moto serves the other targets; give it a copy of the rule that only has those.
         rule = copy.copy(self)
         rule.targets = others
-        original_attribute(type(self), "send_to_targets")(rule, event, transform_input)
+        original_attribute(type(self), "send_to_targets")(rule, to_moto_event(event), transform_input)
 
 
 def install() -> None:

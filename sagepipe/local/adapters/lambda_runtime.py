@@ -96,9 +96,14 @@ _logs: dict[str, _FunctionLog] = {}
 
 
 def function_log(spec: FunctionSpec) -> _FunctionLog:
-    if spec.name not in _logs:
-        _logs[spec.name] = _FunctionLog(context.current().logs_dir / "lambda" / f"{spec.name}.log")
-    return _logs[spec.name]
+    """The function's log stream. Powertools keeps the stream it first saw, so the object stays the same for a
+    function and only its destination follows the current state directory."""
+    path = context.current().logs_dir / "lambda" / f"{spec.name}.log"
+    stream = _logs.setdefault(spec.name, _FunctionLog(path))
+    if stream.path != path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream.path = path
+    return stream
 
 
 def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:

@@ -49,7 +49,7 @@ MOTO_INTERNALS: Final = (
         "moto.iam.access_control:IAMPolicy.is_action_permitted",
         parameters=("self", "action", "resource", "principal", "incoming_condition_values"),
     ),
-    Internal("moto.iam.access_control:PermissionResult"),
+    Internal("moto.iam.access_control:PermissionResult", why="the NEUTRAL/PERMITTED/DENIED values S3 acts on"),
     Internal(
         "moto.s3.models:FakeBucket.get_permission",
         parameters=("self", "action", "resource"),

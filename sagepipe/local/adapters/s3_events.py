@@ -38,7 +38,7 @@ MOTO_INTERNALS: Final = (
     ),
     Internal("moto.s3.notifications:send_event", parameters=("account_id", "event_name", "bucket", "key")),
     Internal("moto.s3.notifications:_detail_type", parameters=("event_name",)),
-    Internal("moto.events.models:events_backends"),
+    Internal("moto.events.models:events_backends", why="the default bus whose rules receive S3's events"),
 )
 
 REASONS: Final = {
@@ -66,13 +66,21 @@ def encode_key(key: str) -> str:
     return quote_plus(key, safe="/")
 
 
+def object_tags(account_id: str, key: Any) -> dict[str, str]:
+    backends = Internal("moto.s3.models:s3_backends").resolve(ADAPTER)
+    tagger = backends[account_id]["aws"].tagger
+    tags: dict[str, str] = tagger.get_tag_dict_for_resource(key.arn)
+    return tags
+
+
 def build_event(account_id: str, region: str, bucket_name: str, event_name: Any, key: Any) -> dict[str, Any] | None:
     """The EventBridge event S3 sends for this notification, or None for an event AWS would not send."""
     detail_type = Internal("moto.s3.notifications:_detail_type").resolve(ADAPTER)(event_name)
     # moto passes an S3NotificationEvent enum member; its value is the notification name (s3:ObjectCreated:Put).
     event_name = str(getattr(event_name, "value", event_name))
     is_delete_marker = bool(getattr(key, "is_delete_marker", False)) or type(key).__name__ == "FakeDeleteMarker"
-    if detail_type == "Object Tags Added" and not getattr(key, "tags", None):
+    if detail_type == "Object Tags Added" and not object_tags(account_id, key):
+        # moto's PutObject also runs its tagging path with no tags; AWS sends no event for that.
         return None
     detail: dict[str, Any] = {
         "version": "0",

@@ -49,7 +49,7 @@ from sagepipe.local.images import LocalImage
 ADAPTER = "sagemaker_sync"
 
 MOTO_INTERNALS: Final = (
-    Internal("moto.sagemaker.models:sagemaker_backends"),
+    Internal("moto.sagemaker.models:sagemaker_backends", why="training jobs are recorded in moto's SageMaker"),
     Internal(
         "moto.sagemaker.models:FakeTrainingJob.response_object",
         why="DescribeTrainingJob is built from the job's attributes, so setting them changes what it answers",

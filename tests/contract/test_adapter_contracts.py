@@ -1,0 +1,856 @@
+"""Contract: what the local runtime's adapters (all but jsonata, which has its own file) assume about moto 5.2.5.
+
+Two kinds of checks. First, every moto internal an adapter declares in MOTO_INTERNALS still resolves (and still
+takes the parameters the adapter passes). Second, for each adapter, the gap it closes is still there in moto's
+own code (so the adapter is still needed and still replaces the right thing), and the shapes it builds on are
+still the same. Every assertion message says what moto now does and which adapter to re-check.
+
+moto's own implementations are reached with `original_attribute`, so these tests hold whether or not an
+emulator in the same process has installed the adapters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.codebuild.models import CodeBuildBackend
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.s3 import notifications
+from moto.s3.models import FakeBucket
+from moto.stepfunctions.parser.api import HistoryEventType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+    state_task_service_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported import (
+    StateTaskServiceUnsupported,
+)
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from sagepipe.local.adapters import (
+    ADAPTER_MODULES,
+    _sync_task,
+    aws_sdk,
+    codebuild_sync,
+    eventbridge_targets,
+    lambda_runtime,
+    s3_bucket_policy,
+    s3_events,
+    sagemaker_sync,
+    service_tasks,
+)
+from sagepipe.local.adapters._moto import Internal, original_attribute
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+# ----------------------------------------------------------------------------------------------- declarations
+
+CHECKED_HERE = (*(name for name in ADAPTER_MODULES if name != "jsonata"), "_sync_task")
+"""jsonata's internals are checked one by one in test_jsonata_adapter_contract.py."""
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"sagepipe.local.adapters.{name}")
+
+
+def _adapter_name(module: ModuleType) -> str:
+    return str(getattr(module, "ADAPTER", None) or getattr(module, "ADAPTER_NAME", None) or module.__name__)
+
+
+def _declared() -> Iterator[Any]:
+    for name in CHECKED_HERE:
+        module = _module(name)
+        for internal in module.MOTO_INTERNALS:
+            yield pytest.param(_adapter_name(module), internal, id=f"{name}:{internal.path}")
+
+
+@pytest.mark.parametrize(("adapter", "internal"), list(_declared()))
+def test_moto_internal_is_where_the_adapter_expects_it(adapter: str, internal: Internal) -> None:
+    """Given an internal an adapter declares, then it resolves in the installed moto with the declared parameters.
+
+    A failure is a MotoContractError naming the adapter, the internal and the moto version.
+    """
+    internal.resolve(adapter)
+
+
+# Declared without `why` or `parameters` when these tests were written. Each one should say what the adapter does
+# with it; strict xfail makes this list shrink as they are documented (an XPASS fails: delete the entry then).
+UNDOCUMENTED_INTERNALS: frozenset[str] = frozenset()
+
+
+def test_every_adapter_module_is_listed_so_its_contract_is_checked() -> None:
+    """A module added to sagepipe/local/adapters but not to ADAPTER_MODULES would escape every test above."""
+    import pkgutil
+
+    from sagepipe.local import adapters
+
+    on_disk = {info.name for info in pkgutil.iter_modules(adapters.__path__) if not info.name.startswith("_")}
+    assert on_disk == set(ADAPTER_MODULES), (
+        f"adapter modules on disk {sorted(on_disk)} differ from ADAPTER_MODULES {sorted(ADAPTER_MODULES)}"
+    )
+
+
+@pytest.mark.parametrize("name", [*ADAPTER_MODULES, "_sync_task"])
+def test_every_adapter_module_declares_its_moto_internals(name: str) -> None:
+    """Given an adapter module (every one install_all installs, and the shared _sync_task), then it declares a
+    non-empty MOTO_INTERNALS of Internal objects, so the contract tests above have something to check."""
+    module = _module(name)
+    internals = getattr(module, "MOTO_INTERNALS", None)
+    assert isinstance(internals, tuple), f"adapter module {name} has no MOTO_INTERNALS tuple"
+    assert internals, f"adapter module {name} declares no moto internals; every adapter touches at least one"
+    assert all(isinstance(item, Internal) for item in internals), f"{name}.MOTO_INTERNALS holds non-Internal items"
+    assert callable(getattr(module, "install", None)) or name == "_sync_task", f"adapter {name} has no install()"
+
+
+def _every_internal() -> Iterator[Any]:
+    for name in (*ADAPTER_MODULES, "_sync_task"):
+        for internal in _module(name).MOTO_INTERNALS:
+            key = f"{name}:{internal.path}"
+            marks = (
+                [pytest.mark.xfail(strict=True, reason="declared with neither why nor parameters")]
+                if key in UNDOCUMENTED_INTERNALS
+                else []
+            )
+            yield pytest.param(internal, id=key, marks=marks)
+
+
+@pytest.mark.parametrize("internal", list(_every_internal()))
+def test_every_declared_internal_says_why_or_what_it_passes(internal: Internal) -> None:
+    """Given a declared internal, then it has a `why` or the parameters the adapter relies on: a bare path tells
+    the next person upgrading moto nothing about what to re-check."""
+    assert internal.why.strip() or internal.parameters, (
+        f"{internal.path} is declared with neither why= nor parameters=; say what the adapter does with it"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- s3_events
+
+
+def _fake_bucket(name: str = "data-bucket") -> Any:
+    return SimpleNamespace(name=name, region_name=REGION, arn=f"arn:aws:s3:::{name}")
+
+
+def _fake_key(name: str = "datasets/train 1.csv") -> Any:
+    return SimpleNamespace(name=name, size=3, etag='"abc"', version_id="v1")
+
+
+def test_moto_s3_eventbridge_events_are_not_in_aws_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gap s3_events closes: moto's own _send_event_bridge_message sends reason "ObjectCreated" (AWS:
+    PutObject), a Unix `time`, an `eTag` field and the key unencoded."""
+    # Given: moto's default bus with one rule that records what it is sent
+    sent: list[dict[str, Any]] = []
+    rule = SimpleNamespace(send_to_targets=lambda event, transform_input=True: sent.append(event))
+    backends = {ACCOUNT: {REGION: SimpleNamespace(event_buses={"default": SimpleNamespace(rules={"r": rule})})}}
+    monkeypatch.setattr("moto.events.models.events_backends", backends)
+    moto_send = original_attribute(notifications, "_send_event_bridge_message")
+
+    # When: moto sends the event of a PutObject
+    moto_send(ACCOUNT, _fake_bucket(), notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT, _fake_key())
+
+    # Then: it is moto's shape, not AWS's
+    assert len(sent) == 1, (
+        "moto's _send_event_bridge_message no longer delivers to events_backends[account][region].event_buses"
+        "[*].rules[*].send_to_targets (or now raises inside its bare except); re-check adapter s3_events"
+    )
+    (event,) = sent
+    detail = event["detail"]
+    assert detail["reason"] == "ObjectCreated", (
+        f"moto now sends reason {detail['reason']!r} for PutObject; re-check adapter s3_events (its REASONS table "
+        "may be redundant, and the data rule matches reason PutObject)"
+    )
+    assert isinstance(event["time"], int | float), (
+        "moto now stamps S3 events with a non-numeric time; re-check s3_events"
+    )
+    assert "eTag" in detail["object"], "moto now names the etag field differently; re-check s3_events"
+    assert detail["object"]["key"] == "datasets/train 1.csv", (
+        "moto now URL-encodes keys in S3 EventBridge events; re-check s3_events.encode_key (double encoding)"
+    )
+
+
+def test_moto_names_s3_notification_events_with_an_enum_the_adapter_reads_by_value() -> None:
+    """build_event reads event names with `.value` and asks moto's _detail_type for the detail-type."""
+    put = notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT
+    assert put.value == "s3:ObjectCreated:Put", (
+        f"moto's S3NotificationEvent.OBJECT_CREATED_PUT_EVENT is now {put.value!r}; re-check s3_events.REASONS"
+    )
+    values = {member.value for member in notifications.S3NotificationEvent}
+    assert set(s3_events.REASONS) <= values, (
+        f"moto no longer has the S3 event names {sorted(set(s3_events.REASONS) - values)}; re-check s3_events.REASONS"
+    )
+    detail_type = original_attribute(notifications, "_detail_type")
+    expected = {
+        notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT: "Object Created",
+        notifications.S3NotificationEvent.OBJECT_CREATED_COPY_EVENT: "Object Created",
+        notifications.S3NotificationEvent.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT: "Object Created",
+        notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_EVENT: "Object Deleted",
+        notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT: "Object Deleted",
+        notifications.S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT: "Object Tags Added",
+    }
+    actual = {member: detail_type(member) for member in expected}
+    assert actual == expected, f"moto's _detail_type now maps differently ({actual}); re-check s3_events.build_event"
+
+
+class _SendEventSpy:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Any]] = []
+
+    def __call__(self, account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        self.calls.append((event_name, key))
+
+
+@pytest.fixture
+def send_event_spy(monkeypatch: pytest.MonkeyPatch) -> _SendEventSpy:
+    spy = _SendEventSpy()
+    # moto.s3.models calls notifications.send_event through the module, so this sees every S3 notification.
+    monkeypatch.setattr(notifications, "send_event", spy)
+    return spy
+
+
+def test_moto_put_object_notifies_created_then_a_spurious_tags_added(send_event_spy: _SendEventSpy) -> None:
+    """PutObject on an EventBridge-enabled bucket: moto notifies ObjectCreated:Put, then ObjectTagging:Put with the
+    same FakeKey, which has no `tags` attribute; build_event drops the second ("Object Tags Added" without tags)."""
+    with mock_aws():
+        # Given: a versioned bucket with EventBridge notifications on
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(
+            Bucket="data-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+
+        # When: an object is put
+        s3.put_object(Bucket="data-bucket", Key="datasets/a.csv", Body=b"abc")
+
+    # Then
+    names = [event_name for event_name, _ in send_event_spy.calls]
+    assert names == [
+        notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT,
+        notifications.S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT,
+    ], f"moto's PutObject now notifies {names}; re-check s3_events.build_event's filter of 'Object Tags Added'"
+    _, key = send_event_spy.calls[0]
+    assert (key.name, key.size, key.etag.strip('"')) == ("datasets/a.csv", 3, "900150983cd24fb0d6963f7d28e17f72")
+    assert key.version_id not in (None, "", "null"), "moto's FakeKey.version_id changed; re-check s3_events"
+    assert not hasattr(key, "tags"), (
+        "moto's FakeKey now has a `tags` attribute; s3_events.build_event reads it to drop PutObject's spurious "
+        "'Object Tags Added': re-check that filter (a PutObject with a Tagging header must still not emit one)"
+    )
+    tags_event = s3_events.build_event(ACCOUNT, REGION, "data-bucket", *send_event_spy.calls[1])
+    assert tags_event is None
+
+
+def test_moto_put_object_tagging_cannot_be_told_from_put_object(send_event_spy: _SendEventSpy) -> None:
+    """Fidelity gap, documented: a real PutObjectTagging reaches the adapter exactly like PutObject's spurious
+    notification (a FakeKey without tags), so s3_events drops it; AWS sends "Object Tags Added"."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_object(Bucket="data-bucket", Key="k", Body=b"x")
+        send_event_spy.calls.clear()
+
+        s3.put_object_tagging(Bucket="data-bucket", Key="k", Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]})
+
+    ((event_name, key),) = send_event_spy.calls
+    assert event_name == notifications.S3NotificationEvent.OBJECT_TAGGING_PUT_EVENT
+    assert s3_events.build_event(ACCOUNT, REGION, "data-bucket", event_name, key) is None, (
+        "moto's key now carries its tags, so s3_events can emit 'Object Tags Added' for PutObjectTagging as AWS "
+        "does; update this test and the s3_events docstring"
+    )
+
+
+def test_moto_sends_no_event_when_a_delete_marker_is_created(send_event_spy: _SendEventSpy) -> None:
+    """Fidelity gap, documented: DeleteObject on a versioned bucket creates a delete marker and moto notifies
+    nothing, so no "Object Deleted" (deletion-type "Delete Marker Created") is ever emitted locally."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket="data-bucket", Key="k", Body=b"x")
+        send_event_spy.calls.clear()
+
+        response = s3.delete_object(Bucket="data-bucket", Key="k")
+
+    assert response.get("DeleteMarker") is True
+    assert send_event_spy.calls == [], (
+        f"moto now notifies {[name for name, _ in send_event_spy.calls]} for a delete marker; check what key object "
+        "it passes (FakeDeleteMarker?) and that s3_events.build_event sets deletion-type 'Delete Marker Created'"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- eventbridge_targets
+
+STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:pipeline"
+
+
+def _rule(targets: list[dict[str, Any]], state: str | None = None) -> Any:
+    rule_class: Any = Rule  # moto's Rule is abstract for mypy (is_created), concrete at runtime
+    return rule_class(
+        name="on-data",
+        account_id=ACCOUNT,
+        region_name=REGION,
+        description=None,
+        event_pattern=json.dumps({"source": ["aws.s3"]}),
+        schedule_exp=None,
+        role_arn=None,
+        event_bus_name="default",
+        state=state,
+        targets=targets,
+    )
+
+
+def _moto_event() -> dict[str, Any]:
+    """An event as moto's put_events builds it."""
+    return {
+        "version": "0",
+        "id": "e-1",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": 1_700_000_000,
+        "region": REGION,
+        "resources": ["arn:aws:s3:::data-bucket"],
+        "detail": {"bucket": {"name": "data-bucket"}},
+        "ingestion-time": 1_700_000_000,
+    }
+
+
+def test_moto_rules_cannot_deliver_to_a_state_machine() -> None:
+    """The gap eventbridge_targets closes: moto's Rule.send_to_targets raises for a Step Functions target."""
+    rule = _rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
+    event = _moto_event()
+    moto_send = original_attribute(Rule, "send_to_targets")
+    with pytest.raises(NotImplementedError) as raised:
+        moto_send(rule, event)
+    assert "Expr not defined" in str(raised.value), (
+        f"moto's Rule.send_to_targets now fails differently for a state machine ({raised.value}); re-check "
+        "eventbridge_targets"
+    )
+
+
+def test_moto_rules_do_not_handle_state_machine_targets_themselves() -> None:
+    """If moto's own send_to_targets stops raising for a state machine, it may now start executions itself, and
+    the adapter would start each one twice (it hands moto the other targets only)."""
+    rule = _rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
+    source = inspect.getsource(original_attribute(Rule, "send_to_targets"))
+    assert '"states"' not in source, (
+        "moto's Rule.send_to_targets now handles Step Functions targets; re-check eventbridge_targets (duplicate "
+        "executions, input shape)"
+    )
+    assert rule.targets[0]["Arn"] == STATE_MACHINE_ARN
+
+
+def test_moto_put_events_hands_each_rule_a_unix_time_and_ingestion_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """put_events calls send_to_targets on every rule of the bus (the method the adapter wraps), with moto's event
+    shape: `time` in Unix seconds and a non-AWS `ingestion-time`, which normalise_time fixes."""
+    received: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        Rule, "send_to_targets", lambda self, event, transform_input=True: received.append((self.name, event))
+    )
+    with mock_aws():
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="on-data", EventPattern=json.dumps({"source": ["demo"]}))
+        events.put_events(Entries=[{"Source": "demo", "DetailType": "Demo", "Detail": "{}"}])
+
+    assert [name for name, _ in received] == ["on-data"], (
+        "moto's put_events no longer calls Rule.send_to_targets per rule; re-check eventbridge_targets"
+    )
+    ((_, event),) = received
+    assert isinstance(event["time"], int | float), (
+        "moto now stamps events with a non-numeric time; re-check normalise_time"
+    )
+    assert "ingestion-time" in event, "moto no longer adds ingestion-time; re-check eventbridge_targets.normalise_time"
+    assert event["id"], "moto no longer gives put_events events an id; the runner matches executions to event ids"
+
+
+def test_moto_put_events_also_hands_disabled_rules_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto does not skip DISABLED rules before calling send_to_targets, so a wrapper must check rule.state itself
+    (eventbridge_targets.send_to_targets does not; see the report and tests/unit/test_local_units.py)."""
+    received: list[str] = []
+    monkeypatch.setattr(Rule, "send_to_targets", lambda self, event, transform_input=True: received.append(self.state))
+    with mock_aws():
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="paused", EventPattern=json.dumps({"source": ["demo"]}), State="DISABLED")
+        events.put_events(Entries=[{"Source": "demo", "DetailType": "Demo", "Detail": "{}"}])
+    assert received == ["DISABLED"], (
+        f"moto's put_events now filters rules by state ({received}); eventbridge_targets may rely on it"
+    )
+
+
+def test_moto_input_transformer_needs_ingestion_time_and_returns_parsed_json() -> None:
+    """EventTemplateParser.parse, which the adapter calls for InputTransformer targets and moto calls for its own
+    targets, reads event["ingestion-time"] and returns the template parsed as JSON (a dict), not text."""
+    transformer: dict[str, Any] = {"InputPathsMap": {"src": "$.source"}, "InputTemplate": '{"from": "<src>"}'}
+    event: Any = {"source": "aws.s3", "detail": {}, "ingestion-time": 1}
+    parsed = EventTemplateParser.parse(
+        input_template=transformer["InputTemplate"], input_paths_map=transformer["InputPathsMap"], event=event
+    )
+    assert parsed == {"from": "aws.s3"}, (
+        f"moto's EventTemplateParser.parse now returns {parsed!r}; re-check eventbridge_targets.target_input"
+    )
+    without_ingestion_time: Any = {key: value for key, value in event.items() if key != "ingestion-time"}
+    with pytest.raises(KeyError, match="ingestion-time"):
+        EventTemplateParser.parse(
+            input_template=transformer["InputTemplate"], input_paths_map={}, event=without_ingestion_time
+        )
+
+
+def test_moto_parser_backend_start_execution_returns_the_execution() -> None:
+    """The adapter starts executions on stepfunctions_parser_backends with keywords and reads `.execution_arn`."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+        arn = sfn.create_state_machine(
+            name="pipeline", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn"
+        )["stateMachineArn"]
+        backends = Internal("moto.stepfunctions.parser.models:stepfunctions_parser_backends").resolve("test")
+        execution = backends[ACCOUNT][REGION].start_execution(
+            state_machine_arn=arn, name="run-1", execution_input='{"a": 1}'
+        )
+        described = sfn.describe_execution(executionArn=execution.execution_arn)
+    assert execution.execution_arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:pipeline:run-1", (
+        "moto's parser start_execution result no longer has the execution's ARN in .execution_arn; re-check "
+        "eventbridge_targets._start_execution"
+    )
+    assert json.loads(described["input"]) == {"a": 1}
+
+
+def test_moto_sqs_send_message_takes_what_the_dead_letter_path_passes() -> None:
+    """Undeclared in MOTO_INTERNALS: eventbridge_targets._dead_letter calls SQSBackend.send_message by keyword."""
+    Internal(
+        "moto.sqs.models:SQSBackend.send_message",
+        parameters=("self", "queue_name", "message_body", "message_attributes"),
+        why="eventbridge_targets parks undeliverable events in the target's dead-letter queue",
+    ).resolve(eventbridge_targets.ADAPTER)
+
+
+# ----------------------------------------------------------------------------------------------- lambda_runtime
+
+
+def test_moto_simple_lambda_echoes_the_payload_and_runs_nothing() -> None:
+    """The gap lambda_runtime closes: without Docker, moto's LambdaSimpleBackend.invoke returns the request body
+    (or a fixed string) without looking the function up, let alone running it."""
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        from moto.awslambda.utils import get_backend
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        backend = get_backend(ACCOUNT, REGION)
+        assert isinstance(backend, LambdaSimpleBackend), (
+            f"moto now serves Lambda without Docker with {type(backend).__name__}; re-check adapter lambda_runtime"
+        )
+        moto_invoke = original_attribute(LambdaSimpleBackend, "invoke")
+        echoed = moto_invoke(backend, "no-such-function", None, '{"key": "value"}', {}, {})
+        default = moto_invoke(backend, "no-such-function", None, "", {}, {})
+    assert echoed == b'{"key": "value"}', (
+        f"moto's LambdaSimpleBackend.invoke now returns {echoed!r}; it may run code: re-check adapter lambda_runtime"
+    )
+    assert default == b"Simple Lambda happy path OK"
+
+
+# ----------------------------------------------------------------------------------------------- aws_sdk
+
+
+def _client_error(code: str) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": "no such image"},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "req-1"},
+    }
+    return ClientError(response, "DescribeImages")
+
+
+def test_moto_aws_sdk_errors_lose_the_error_code() -> None:
+    """The gap aws_sdk closes: moto names every ClientError of an aws-sdk task after the service twice
+    (ecr.ecrException), so `ErrorEquals: ["Ecr.ImageNotFoundException"]` never matches."""
+    service = StateTaskServiceAwsSdk._normalise_service_error_name("ecr")
+    name = StateTaskServiceAwsSdk._normalise_exception_name(service, _client_error("ImageNotFoundException"))
+    assert name.lower() == "ecr.ecrexception", (
+        f"moto now names aws-sdk ClientErrors {name!r}; if it is Ecr.ImageNotFoundException, adapter aws_sdk's "
+        "_from_error may be redundant: re-check it"
+    )
+    assert "ImageNotFound" not in name
+    assert aws_sdk.sdk_error_name("ecr", "ImageNotFoundException") == "Ecr.ImageNotFoundException"
+
+
+def test_moto_aws_sdk_passes_parameters_as_written() -> None:
+    """The gap aws_sdk closes: moto's aws-sdk task does not map AWS's PascalCase names onto the API's."""
+    moto_normalise = original_attribute(StateTaskServiceAwsSdk, "_normalise_parameters")
+    task = SimpleNamespace(resource=SimpleNamespace(api_name="ecr", api_action="describeImages"))
+    parameters = {"RepositoryName": "training", "ImageIds": [{"ImageTag": "abc"}]}
+    moto_normalise(task, parameters)
+    assert parameters == {"RepositoryName": "training", "ImageIds": [{"ImageTag": "abc"}]}, (
+        f"moto now normalises aws-sdk parameters ({parameters}); re-check adapter aws_sdk (double mapping)"
+    )
+    source = inspect.getsource(StateTaskServiceAwsSdk._eval_service_task)
+    assert "(**normalised_parameters)" in source, (
+        "moto's aws-sdk _eval_service_task no longer passes the normalised parameters straight to the boto3 call; "
+        "re-check adapter aws_sdk"
+    )
+
+
+def test_moto_task_execution_normalises_parameters_and_response_through_the_hooks() -> None:
+    """aws_sdk replaces the _normalise_parameters / _normalise_response hooks, which only matter as long as
+    StateTaskService._eval_execution calls them, on a copy of the arguments, around the service call."""
+    assert StateTaskServiceAwsSdk._eval_execution is StateTaskService._eval_execution, (
+        "moto's StateTaskServiceAwsSdk now overrides _eval_execution; re-check adapter aws_sdk's hooks"
+    )
+    source = inspect.getsource(StateTaskService._eval_execution)
+    positions = [
+        source.find("copy.deepcopy(raw_parameters)"),
+        source.find("self._normalise_parameters(normalised_parameters)"),
+        source.find("self._eval_service_task("),
+        source.find("self._normalise_response("),
+    ]
+    assert -1 not in positions, (
+        "moto's StateTaskService._eval_execution no longer copies the arguments, calls _normalise_parameters, "
+        "_eval_service_task and _normalise_response; adapter aws_sdk's replacements may never run: re-check it"
+    )
+    assert positions == sorted(positions), "moto's _eval_execution calls its hooks in another order; re-check aws_sdk"
+
+
+# ----------------------------------------------------------------------------------------------- s3_bucket_policy
+
+TLS_ONLY = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::data-bucket", "arn:aws:s3:::data-bucket/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+OBJECT = "arn:aws:s3:::data-bucket/datasets/a.csv"
+
+
+def test_moto_denies_through_a_tls_only_statement_whatever_the_context() -> None:
+    """The gap s3_bucket_policy closes: moto applies the Deny of the standard TLS-only statement even to a request
+    with aws:SecureTransport "true" (it ignores Bool), so every upload to the stack's buckets is refused."""
+    moto_permitted = original_attribute(IAMPolicyStatement, "is_action_permitted")
+    statement = IAMPolicyStatement(TLS_ONLY)
+    moto_result = moto_permitted(statement, "s3:PutObject", OBJECT, None, {"aws:SecureTransport": "true"})
+    assert moto_result == PermissionResult.DENIED, (
+        f"moto now returns {moto_result} for the TLS-only Deny over TLS; adapter s3_bucket_policy may be redundant: "
+        "re-check it"
+    )
+    adapter_result = s3_bucket_policy.is_action_permitted(
+        statement, "s3:PutObject", OBJECT, incoming_condition_values={"aws:SecureTransport": "true"}
+    )
+    assert adapter_result == PermissionResult.NEUTRAL
+    insecure = s3_bucket_policy.is_action_permitted(
+        statement, "s3:PutObject", OBJECT, incoming_condition_values={"aws:SecureTransport": "false"}
+    )
+    assert insecure == PermissionResult.DENIED
+
+
+def test_an_allow_whose_condition_does_not_match_does_not_apply() -> None:
+    """Under the adapter (with moto's statement helpers), an Allow whose Condition does not hold is NEUTRAL, and one
+    whose Condition holds is PERMITTED, as in IAM's evaluation logic."""
+    allow_from_vpce = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::data-bucket/*",
+        "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1234"}},
+    }
+    statement = IAMPolicyStatement(allow_from_vpce)
+    context = dict(s3_bucket_policy.LOCAL_REQUEST_CONTEXT)
+    assert s3_bucket_policy.is_action_permitted(
+        statement, "s3:GetObject", OBJECT, incoming_condition_values=context
+    ) == (PermissionResult.NEUTRAL)
+    matching = IAMPolicyStatement(allow_from_vpce | {"Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    assert s3_bucket_policy.is_action_permitted(
+        matching, "s3:GetObject", OBJECT, incoming_condition_values=context
+    ) == (PermissionResult.PERMITTED)
+    other_action = s3_bucket_policy.is_action_permitted(
+        matching, "s3:PutObject", OBJECT, incoming_condition_values=context
+    )
+    assert other_action == PermissionResult.NEUTRAL
+
+
+def test_moto_bucket_permission_passes_no_request_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's FakeBucket.get_permission evaluates the bucket policy without any request context, so the TLS-only
+    statement denies a PutObject; the adapter's get_permission supplies aws:SecureTransport "true"."""
+    monkeypatch.setattr(
+        IAMPolicyStatement, "is_action_permitted", original_attribute(IAMPolicyStatement, "is_action_permitted")
+    )
+    bucket = SimpleNamespace(policy=json.dumps({"Version": "2012-10-17", "Statement": [TLS_ONLY]}).encode())
+    moto_result = original_attribute(FakeBucket, "get_permission")(bucket, "s3:PutObject", OBJECT)
+    assert moto_result == PermissionResult.DENIED, (
+        f"moto's FakeBucket.get_permission now returns {moto_result} for a TLS-only policy; re-check s3_bucket_policy"
+    )
+    monkeypatch.setattr(IAMPolicyStatement, "is_action_permitted", s3_bucket_policy.is_action_permitted)
+    assert s3_bucket_policy.get_permission(bucket, "s3:PutObject", OBJECT) == PermissionResult.NEUTRAL
+
+
+# ----------------------------------------------------------------------------------------------- codebuild_sync
+
+
+def _codebuild_backend_with_a_build() -> tuple[Any, dict[str, Any]]:
+    backend = CodeBuildBackend(REGION, ACCOUNT)
+    backend.create_project(
+        "train-image",
+        None,
+        {"type": "NO_SOURCE", "buildspec": "buildspec.yml"},
+        {"type": "NO_ARTIFACTS"},
+        {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"},
+        f"arn:aws:iam::{ACCOUNT}:role/build",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    build = backend.start_build("train-image", "abc123", None)
+    return backend, build
+
+
+def test_moto_codebuild_reports_every_build_succeeded() -> None:
+    """The gap codebuild_sync closes: moto's batch_get_builds flips an IN_PROGRESS build to SUCCEEDED."""
+    backend, build = _codebuild_backend_with_a_build()
+    assert build["buildStatus"] == "IN_PROGRESS"
+    (reported,) = original_attribute(CodeBuildBackend, "batch_get_builds")(backend, [build["id"]])
+    assert reported["buildStatus"] == "SUCCEEDED", (
+        f"moto's batch_get_builds now reports {reported['buildStatus']} for a new build; re-check codebuild_sync "
+        "(it may no longer need to replace batch_get_builds)"
+    )
+
+
+def test_moto_codebuild_keeps_the_started_build_dict_in_its_history() -> None:
+    """codebuild_sync writes the local build's status into the dict start_build returned, and finds it again in
+    build_metadata_history (a dict of lists of build dicts with "id")."""
+    backend, build = _codebuild_backend_with_a_build()
+    history = backend.build_metadata_history
+    assert isinstance(history, dict), "moto's CodeBuildBackend.build_metadata_history changed; re-check codebuild_sync"
+    assert all(isinstance(builds, list) for builds in history.values())
+    stored = [item for builds in history.values() for item in builds if item["id"] == build["id"]]
+    assert len(stored) == 1, "moto no longer records a started build in build_metadata_history; re-check codebuild_sync"
+    assert stored[0] is build, (
+        "moto's start_build now returns a copy of the build it stores; codebuild_sync's updates to the build "
+        "would no longer reach batch-get-builds: re-check it"
+    )
+    assert isinstance(build["environment"]["environmentVariables"], list)
+    assert build["id"].startswith("train-image:")
+
+
+def test_the_adapter_keeps_a_local_build_s_real_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a build the local runtime is running, codebuild_sync's batch_get_builds returns it as it is."""
+    backend, build = _codebuild_backend_with_a_build()
+    monkeypatch.setitem(codebuild_sync._local_builds, build["id"], _sync_task.LocalJob(build["id"]))
+    (reported,) = codebuild_sync.batch_get_builds(backend, [build["id"]])
+    assert reported["buildStatus"] == "IN_PROGRESS"
+    assert reported is build
+
+
+# ----------------------------------------------------------------------------------------------- sagemaker_sync
+
+TRAINING_JOB: dict[str, Any] = {
+    "TrainingJobName": "sagepipe-run-1",
+    "AlgorithmSpecification": {
+        "TrainingImage": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/train@sha256:{'a' * 64}",
+        "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "validation:accuracy", "Regex": "validation:accuracy=([0-9.]+);"}],
+    },
+    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
+    "OutputDataConfig": {"S3OutputPath": "s3://artifacts-bucket/runs"},
+    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+    "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+}
+
+
+def test_moto_sagemaker_creates_training_jobs_completed_with_made_up_metrics() -> None:
+    """The gap sagemaker_sync closes: moto's job is Completed at once and its MetricDefinitions are replaced."""
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_training_job(**TRAINING_JOB)
+        described = sagemaker.describe_training_job(TrainingJobName="sagepipe-run-1")
+    assert described["TrainingJobStatus"] == "Completed", (
+        f"moto now creates training jobs {described['TrainingJobStatus']}; re-check sagemaker_sync's _finish "
+        "after create_training_job"
+    )
+    definitions = described["AlgorithmSpecification"]["MetricDefinitions"]
+    assert definitions != TRAINING_JOB["AlgorithmSpecification"]["MetricDefinitions"], (
+        "moto now keeps the job's MetricDefinitions; sagemaker_sync restores them (harmless), re-check it"
+    )
+
+
+def test_moto_describe_training_job_reflects_the_job_s_attributes() -> None:
+    """sagemaker_sync records the local job's outcome by setting attributes on moto's FakeTrainingJob (found in
+    SageMakerModelBackend.training_jobs); DescribeTrainingJob must show them, and drop the ones set to None."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_training_job(**TRAINING_JOB)
+        backend = Internal("moto.sagemaker.models:sagemaker_backends").resolve("test")[ACCOUNT][REGION]
+        assert isinstance(backend, SageMakerModelBackend)
+        assert isinstance(backend.training_jobs, dict), "moto's SageMakerModelBackend.training_jobs changed"
+        job: Any = backend.training_jobs["sagepipe-run-1"]
+        job.training_job_status = "Failed"
+        job.secondary_status = "Failed"
+        job.failure_reason = "AlgorithmError: the train channel has no 'target' column"
+        job.final_metric_data_list = [
+            {"MetricName": "validation:accuracy", "Value": 0.5, "Timestamp": datetime(2026, 1, 1, tzinfo=UTC)}
+        ]
+        job.model_artifacts = None
+        described: Any = sagemaker.describe_training_job(TrainingJobName="sagepipe-run-1")
+    shown: dict[str, Any] = {
+        key: described.get(key)
+        for key in ("TrainingJobStatus", "SecondaryStatus", "FailureReason", "FinalMetricDataList")
+    }
+    assert shown["TrainingJobStatus"] == "Failed"
+    assert shown["SecondaryStatus"] == "Failed"
+    assert shown["FailureReason"] == "AlgorithmError: the train channel has no 'target' column", (
+        f"moto's DescribeTrainingJob no longer reflects the job's attributes ({shown}); re-check sagemaker_sync._finish"
+    )
+    assert [metric["MetricName"] for metric in shown["FinalMetricDataList"] or []] == ["validation:accuracy"]
+    assert "ModelArtifacts" not in described, "moto now shows attributes set to None; re-check sagemaker_sync._finish"
+    assert described["TrainingJobArn"] == job.arn
+
+
+# ----------------------------------------------------------------------------------------------- service_tasks
+
+_CALLER = importlib.import_module("moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory")
+
+
+def _parsed_task(resource: str) -> Any:
+    definition = {
+        "StartAt": "Work",
+        "States": {"Work": {"Type": "Task", "Resource": resource, "Parameters": {}, "End": True}},
+    }
+    program: Any
+    program, _ = AmazonStateLanguageParser.parse(json.dumps(definition))
+    return program.states.states["Work"]
+
+
+@pytest.mark.parametrize("service", ["codebuild", "sagemaker"])
+def test_moto_has_no_integration_for_codebuild_and_sagemaker(service: str) -> None:
+    """The gap service_tasks closes: moto's factory gives CodeBuild and SageMaker the unsupported task class."""
+    moto_factory = original_attribute(state_task_service_factory, "state_task_service_for")
+    task = moto_factory(service)
+    assert type(task) is StateTaskServiceUnsupported, (
+        f"moto now has {type(task).__name__} for {service}; re-check adapter service_tasks (and whether the local "
+        f"{service} integration is still needed)"
+    )
+
+
+def test_moto_parses_task_states_through_the_factory_name_in_state_task_factory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """state_task_factory imported the factory by name, and the parser builds Task states through that name: so
+    service_tasks must replace it there. Parsing routes codebuild/sagemaker to the local tasks only that way."""
+    moto_factory = original_attribute(state_task_service_factory, "state_task_service_for")
+    assert original_attribute(_CALLER, "state_task_service_for") is moto_factory, (
+        "moto's state_task_factory no longer imports state_task_service_for by name; re-check service_tasks"
+    )
+
+    # Given moto's factory where the parser looks: a .sync CodeBuild task is the unsupported class, which cannot sync
+    monkeypatch.setattr(_CALLER, "state_task_service_for", moto_factory)
+    unsupported = _parsed_task("arn:aws:states:::codebuild:startBuild.sync")
+    build_sync_resolver: Any = unsupported._build_sync_resolver
+    assert type(unsupported) is StateTaskServiceUnsupported
+    with pytest.raises(RuntimeError, match=r"Unsupported \.sync callback procedure"):
+        build_sync_resolver(env=None, resource_runtime_part=None, normalised_parameters={}, state_credentials=None)
+
+    # Given the adapter's factory there: the parser builds the local integrations
+    monkeypatch.setattr(_CALLER, "state_task_service_for", service_tasks.state_task_service_for)
+    assert type(_parsed_task("arn:aws:states:::codebuild:startBuild.sync")) is codebuild_sync.CodeBuildTask, (
+        "moto's parser no longer creates Task states through state_task_factory.state_task_service_for; "
+        "re-check service_tasks"
+    )
+    assert type(_parsed_task("arn:aws:states:::sagemaker:createTrainingJob.sync")) is sagemaker_sync.SageMakerTask
+    assert type(_parsed_task("arn:aws:states:::sns:publish")).__name__ == "StateTaskServiceSns"
+
+
+# ----------------------------------------------------------------------------------------------- _sync_task
+
+
+def test_moto_interrupts_a_task_token_endpoint_it_creates_only_for_wait_for_task_token() -> None:
+    """Why LocalSyncTask lists waitForTaskToken as supported (and refuses it itself): moto's
+    _eval_integration_pattern always calls callback_endpoint.interrupt_all(), but creates that endpoint only
+    when waitForTaskToken is among the supported patterns; without it, every .sync task ends in an AttributeError."""
+    source = inspect.getsource(StateTaskServiceCallback._eval_integration_pattern)
+    assert "callback_endpoint.interrupt_all()" in source, (
+        "moto's _eval_integration_pattern no longer interrupts the callback endpoint unconditionally; "
+        "re-check _sync_task.LocalSyncTask (it may not need to list waitForTaskToken any more)"
+    )
+    assert "ResourceCondition.WaitForTaskToken in self._supported_integration_patterns" in source, (
+        "moto now creates the callback endpoint on another condition; re-check _sync_task.LocalSyncTask.__init__"
+    )
+    task = codebuild_sync.CodeBuildTask()
+    assert ResourceCondition.WaitForTaskToken in task._supported_integration_patterns
+    assert ResourceCondition.Sync in task._supported_integration_patterns
+
+
+def test_moto_polls_the_sync_resolver_with_a_short_sleep_while_the_execution_runs() -> None:
+    """LocalSyncTask's resolvers block up to RESOLVER_WAIT_SECONDS and rely on moto calling them in a loop, with
+    `_DELAY_SECONDS_SYNC_CONDITION_CHECK` between calls, while env.is_running()."""
+    source = inspect.getsource(StateTaskServiceCallback._eval_sync)
+    for fragment in ("while env.is_running()", "sync_resolver()", "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)"):
+        assert fragment in source, (
+            f"moto's StateTaskServiceCallback._eval_sync no longer contains {fragment!r}; re-check how _sync_task's "
+            "resolvers are polled (a resolver returning None must mean 'not yet')"
+        )
+    delay = state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK
+    assert isinstance(delay, int | float)
+    assert 0 < delay <= _sync_task.RESOLVER_WAIT_SECONDS, (
+        f"moto now sleeps {delay} s between sync checks; every .sync step gets that much slower: re-check "
+        "_sync_task.RESOLVER_WAIT_SECONDS"
+    )
+
+
+def test_the_failures_sync_tasks_raise_are_built_from_moto_s_types() -> None:
+    """task_failed and service_error build moto failure events (StatesErrorName, CustomErrorName, EventDetails with
+    taskFailedEventDetails) that moto's Catch and history read back through extract_error_cause_pair."""
+    env = SimpleNamespace(next_state_name="BuildImage", event_history_context=SimpleNamespace(source_event_id=7))
+    task: Any = SimpleNamespace(_get_sfn_resource=lambda: "startBuild.sync", _get_sfn_resource_type=lambda: "codebuild")
+    failed = _sync_task.task_failed(task, env, {"Build": {"BuildStatus": "FAILED"}})
+    assert failed.failure_event.event_type == HistoryEventType.TaskFailed
+    assert failed.failure_event.error_name is not None
+    assert failed.failure_event.error_name.error_name == "States.TaskFailed"
+    assert failed.extract_error_cause_pair() == ("States.TaskFailed", '{"Build":{"BuildStatus":"FAILED"}}'), (
+        "moto's FailureEventException no longer reads error and cause from taskFailedEventDetails; re-check _sync_task"
+    )
+    error = _sync_task.service_error(
+        task, env, "CodeBuild", _sync_task.client_error("ResourceNotFoundException", "Project cannot be found: x")
+    )
+    pair = error.extract_error_cause_pair()
+    assert pair is not None
+    assert pair[0] == "CodeBuild.ResourceNotFoundException"
+    assert error.failure_event.state_name == "BuildImage"
+
+
+def test_install_is_idempotent_and_keeps_moto_s_original_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """install() only checks the internals and patches moto: installing twice wraps moto's original once, and
+    original_attribute still returns moto's own implementation (which these contract tests call)."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    # Restored after the test: without a running emulator, the adapter's invoke has no runtime context to read.
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", LambdaSimpleBackend.invoke)
+    before = original_attribute(LambdaSimpleBackend, "invoke")
+    lambda_runtime.install()
+    lambda_runtime.install()
+    sagemaker_sync.install()
+    assert LambdaSimpleBackend.invoke is lambda_runtime.invoke
+    assert original_attribute(LambdaSimpleBackend, "invoke") is before
+    assert before.__module__ == "moto.awslambda_simple.models", "original_attribute no longer returns moto's invoke"

@@ -1,0 +1,195 @@
+"""Replaying the sample events, and the `sagepipe local run` command, on the local runtime.
+
+Replay tests use the session emulator (tests/local/conftest.py). The CLI starts an emulator of its own, and moto's
+backends are process-wide, so the CLI runs as a subprocess (the console script next to this interpreter), with
+its state in the test's temporary directory.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sagepipe.local import context
+from sagepipe.local.replay import load_event, replay
+from sagepipe.local.runner import LocalPipeline, git
+from sagepipe.template import PROJECT_ROOT
+from tests.local.conftest import TrainingRepository
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = PROJECT_ROOT / "events"
+RUN_TIMEOUT_SECONDS = 300.0
+CLI_TIMEOUT_SECONDS = 420.0
+
+
+# ----------------------------------------------------------------------------------------------- replay
+
+
+def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
+    pipeline: LocalPipeline, repository: TrainingRepository
+) -> None:
+    """Given events/codecommit-push.json, whose commit exists only in its example account, when it is replayed
+    (adapted), then the commit becomes the local HEAD, training data is seeded first through the data path, and
+    the replayed push runs the pipeline on HEAD."""
+    replayed = replay(pipeline, load_event(EVENTS / "codecommit-push.json"))
+
+    notes = "\n".join(replayed.notes)
+    assert f"commit 3e5b0c1f4f1b is not in the local repository: using HEAD {repository.head[:12]}" in notes
+    assert re.search(r"seeded training data datasets/\S+\.csv", notes), notes
+    assert "put aws.codecommit / CodeCommit Repository State Change on the default bus" in notes
+
+    (arn,) = pipeline.started_since(replayed.marker)
+    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.record is not None
+    assert run.record["status"] == "SUCCEEDED"
+    assert run.record["trigger_kind"] == "code"
+    assert run.record["commit_id"] == repository.head
+    assert run.record["data_key"].startswith("datasets/")
+
+
+def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipeline: LocalPipeline) -> None:
+    """Given events/s3-object-created.json (key URL-encoded, in another account's bucket), when it is replayed, then
+    the object is created in the local data bucket with notifications paused, so only the replayed event starts a
+    run (besides the seeded code push), and that run trains on the decoded key's version."""
+    before = pipeline.execution_marker()
+
+    replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"))
+    (arn,) = pipeline.started_since(replayed.marker)
+    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+
+    key = "datasets/breast-cancer/train 2026-11-24.csv"
+    notes = "\n".join(replayed.notes)
+    assert f"bucket sagepipe-data-example -> {pipeline.data_bucket}" in notes
+    assert f"created s3://{pipeline.data_bucket}/{key} (version " in notes
+    # Delivery is synchronous: had the quiet upload been announced, its execution would already be recorded.
+    started = context.current().executions_since(before)
+    assert [item.event["source"] for item in started] == ["aws.codecommit", "aws.s3"], (
+        "expected the seeded push and the replayed event only; the quiet PutObject must not start a run"
+    )
+    assert started[1].execution_arn == arn
+    assert started[1].event["detail"]["object"]["key"] == "datasets/breast-cancer/train+2026-11-24.csv"
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.record is not None
+    assert run.record["status"] == "SUCCEEDED"
+    assert run.record["trigger_kind"] == "data"
+    assert run.record["data_key"] == key
+    versions = pipeline.emulator.client("s3").list_object_versions(Bucket=pipeline.data_bucket, Prefix=key)["Versions"]
+    assert [version["VersionId"] for version in versions] == [run.record["data_version_id"]]
+
+
+def test_replaying_the_s3_sample_as_is_matches_no_rule(pipeline: LocalPipeline) -> None:
+    """Given the S3 sample sent unchanged (adapt_event=False), then its bucket is not the local data bucket, the
+    data rule does not match, nothing is seeded, and no execution starts."""
+    before = pipeline.execution_marker()
+
+    replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"), adapt_event=False)
+
+    assert replayed.notes == ["put aws.s3 / Object Created on the default bus"]
+    assert replayed.marker == before, "nothing may be seeded when the event is sent as is"
+    started = context.current().wait_for_executions(before, 1, timeout=2.0)
+    assert started == [], f"the unadapted sample started {[item.rule_name for item in started]}"
+    assert pipeline.execution_marker() == before
+
+
+# ----------------------------------------------------------------------------------------------- the CLI
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    state_dir: Path
+
+    @property
+    def record(self) -> dict[str, object]:
+        try:
+            parsed = json.loads(self.stdout)
+        except json.JSONDecodeError as error:
+            message = f"stdout is not one JSON object ({error}):\n{self.stdout}\n--- stderr:\n{self.stderr}"
+            raise AssertionError(message) from error
+        assert isinstance(parsed, dict), self.stdout
+        return parsed
+
+    def run_dirs(self) -> list[Path]:
+        return sorted(path for path in (self.state_dir / "runs").iterdir() if path.is_dir())
+
+    def explain(self) -> str:
+        return f"exit {self.returncode}\n--- stdout:\n{self.stdout}\n--- stderr:\n{self.stderr}"
+
+
+def run_cli(work: Path, *arguments: str) -> CliRun:
+    """`sagepipe local run --json` in a subprocess, in `work`, with its state there (never the repository's)."""
+    script = Path(sys.executable).with_name("sagepipe")
+    assert script.is_file(), f"the sagepipe console script is not installed next to {sys.executable}"
+    # This process runs the session emulator: nothing of its endpoint may leak into the CLI's.
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith(("MOTO_", "AWS_", "GIT_"))
+    } | {"PYTHONIOENCODING": "utf-8"}
+    state_dir = work / "state"
+    completed = subprocess.run(
+        [str(script), "local", "run", "--json", "--state-dir", str(state_dir), *arguments],
+        cwd=work,
+        env=environment,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=CLI_TIMEOUT_SECONDS,
+        check=False,
+    )
+    return CliRun(completed.returncode, completed.stdout, completed.stderr, state_dir)
+
+
+def test_local_run_prints_a_succeeded_record_and_keeps_the_run_s_files(tmp_path: Path) -> None:
+    """`sagepipe local run --json` pushes HEAD, uploads the default data, follows the run: exit 0, the record as
+    one JSON object on stdout, progress on stderr, and the run's files in <state dir>/runs/<run id>/."""
+    run = run_cli(tmp_path)
+    assert run.returncode == 0, run.explain()
+    record = run.record
+    assert record["status"] == "SUCCEEDED"
+    assert record["commit_id"] == git(PROJECT_ROOT, "rev-parse", "HEAD")
+    assert re.fullmatch(r"[0-9a-f]{64}", str(record["artifact_sha256"]))
+    assert record["trigger_kind"] == "data"
+    assert "✓ Train" in run.stderr
+    assert "✓ BuildImage" in run.stderr
+    assert "emulator   http://localhost:" in run.stderr
+
+    (run_dir,) = run.run_dirs()
+    expected = {"record.json", "history.json", "training.log", "build.log", "model.tar.gz", "graph.dot"}
+    if shutil.which("dot"):
+        expected.add("graph.svg")
+    present = {path.name for path in run_dir.iterdir()}
+    assert expected <= present, f"missing {sorted(expected - present)} in {run_dir}"
+    assert json.loads((run_dir / "record.json").read_text(encoding="utf-8")) == record
+    assert json.loads((run_dir / "history.json").read_text(encoding="utf-8"))[-1]["type"] == "ExecutionSucceeded"
+    assert (run_dir / "model.tar.gz").stat().st_size > 0
+    assert "digraph" in (run_dir / "graph.dot").read_text(encoding="utf-8")
+
+
+def test_local_run_with_data_lacking_the_target_column_fails_at_train(tmp_path: Path, training_data: Path) -> None:
+    """`sagepipe local run --data <csv without target>` exits 1; its record is FAILED at Train, saying why."""
+    header, _, rows = training_data.read_text(encoding="utf-8").partition("\n")
+    assert header.endswith(",target")
+    no_target = tmp_path / "no-target.csv"
+    no_target.write_text(header.removesuffix(",target") + ",label\n" + rows, encoding="utf-8")
+
+    run = run_cli(tmp_path, "--data", str(no_target))
+
+    assert run.returncode == 1, run.explain()
+    record = run.record
+    assert record["status"] == "FAILED"
+    assert record["failed_stage"] == "Train"
+    assert "'target' column" in str(record["failure_reason"])
+    assert "States.TaskFailed" in run.stderr, "the Train task's failure is shown as it happens"
+    assert "= FAILED" in run.stderr
+    (run_dir,) = run.run_dirs()
+    assert "no 'target' column" in (run_dir / "training.log").read_text(encoding="utf-8")
