@@ -21,9 +21,11 @@ def install_all(emulator: Emulator) -> None:
         eventbridge_targets,
         jsonata,
         lambda_runtime,
+        program_cache,
         s3_bucket_policy,
         s3_events,
         sagemaker_sync,
+        server_dispatch,
         service_tasks,
     )
 
@@ -31,7 +33,9 @@ def install_all(emulator: Emulator) -> None:
         context.RuntimeContext(state_dir=emulator.state_dir, endpoint=emulator.endpoint, client_factory=emulator.client)
     )
     for adapter in (
+        server_dispatch,
         jsonata,
+        program_cache,
         aws_sdk,
         s3_bucket_policy,
         s3_events,
@@ -39,13 +43,16 @@ def install_all(emulator: Emulator) -> None:
         lambda_runtime,
         codebuild_sync,
         sagemaker_sync,
+        server_dispatch,
         service_tasks,
     ):
         adapter.install()
 
 
 ADAPTER_MODULES = (
+    "server_dispatch",
     "jsonata",
+    "program_cache",
     "aws_sdk",
     "s3_bucket_policy",
     "s3_events",
