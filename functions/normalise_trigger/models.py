@@ -1,30 +1,51 @@
 """The events that start a pipeline run, the function's settings, and the run input it produces."""
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CommitId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
-"""A full git commit SHA-1. Abbreviated ids are refused: the image tag and the claim key use the full id."""
+# The custom events (GitHub push, manual run) are shared with the functions that emit them.
+from common.events import (
+    GITHUB_PUSH,
+    GITHUB_SOURCE,
+    MANUAL_RUN_REQUESTED,
+    MANUAL_SOURCE,
+    ZERO_COMMIT,
+    CommitId,
+    GitHubCommit,
+    GitHubPushDetail,
+    GitHubPushEvent,
+    ManualRunDetail,
+    ManualRunEvent,
+    S3ObjectVersion,
+)
 
-ZERO_COMMIT = "0" * 40
-"""What git reports as the new commit of a deleted branch."""
+__all__ = [
+    "GITHUB_PUSH",
+    "GITHUB_SOURCE",
+    "MANUAL_RUN_REQUESTED",
+    "MANUAL_SOURCE",
+    "ZERO_COMMIT",
+    "CommitId",
+    "GitHubCommit",
+    "GitHubPushDetail",
+    "GitHubPushEvent",
+    "ManualRunDetail",
+    "ManualRunEvent",
+    "S3ObjectVersion",
+]
 
 # ----------------------------------------------------------------------------- event sources and types
 S3_SOURCE = "aws.s3"
 S3_OBJECT_CREATED = "Object Created"
 CODECOMMIT_SOURCE = "aws.codecommit"
 CODECOMMIT_STATE_CHANGE = "CodeCommit Repository State Change"
-GITHUB_SOURCE = "sagepipe.github"
-GITHUB_PUSH = "GitHub Push"
-MANUAL_SOURCE = "sagepipe.manual"
-MANUAL_RUN_REQUESTED = "Manual Run Requested"
 
 CONTENT_CREATING_REASONS = frozenset({"PutObject", "CompleteMultipartUpload", "CopyObject"})
 """S3 creation reasons that mean new content. 'POST Object' (browser form uploads) is left out on purpose."""
@@ -49,50 +70,6 @@ class CodeCommitReferenceDetail(_Lenient):
 
 class CodeCommitReferenceEvent(EventBridgeModel):
     detail: CodeCommitReferenceDetail
-
-
-# ----------------------------------------------------------------------------- GitHub (emitted by the webhook)
-class GitHubCommit(_Lenient):
-    id: CommitId
-    message: str = ""
-    timestamp: str | None = None
-    url: str | None = None
-    author: str | None = None
-
-
-class GitHubPushDetail(_Lenient):
-    """The detail of the custom 'GitHub Push' event that functions/github_webhook puts on the bus."""
-
-    delivery: str = Field(min_length=1, description="X-GitHub-Delivery of the webhook call")
-    repository: str = Field(min_length=3, description="owner/name")
-    ref: str = Field(min_length=1)
-    before: str | None = None
-    after: str = Field(description="The commit the branch points to after the push")
-    deleted: bool = False
-    head_commit: GitHubCommit | None = Field(default=None, alias="head-commit")
-    pusher: str | None = None
-
-
-class GitHubPushEvent(EventBridgeModel):
-    detail: GitHubPushDetail
-
-
-# ----------------------------------------------------------------------------- manual runs
-class S3ObjectVersion(_Lenient):
-    bucket: str = Field(min_length=3, max_length=63)
-    key: str = Field(min_length=1, max_length=1024)
-    version_id: str = Field(alias="versionId", min_length=1)
-
-
-class ManualRunDetail(_Lenient):
-    commit: CommitId
-    data: S3ObjectVersion
-    requested_by: str = Field(alias="requestedBy", min_length=1)
-    reason: str | None = None
-
-
-class ManualRunEvent(EventBridgeModel):
-    detail: ManualRunDetail
 
 
 S3ObjectCreatedEvent = S3EventNotificationEventBridgeModel

@@ -1,0 +1,72 @@
+"""The custom events sagepipe puts on EventBridge, shared by the functions that emit and read them.
+
+`sagepipe.github` / `GitHub Push` is emitted by functions/github_webhook for a verified push to the configured
+branch; `sagepipe.manual` / `Manual Run Requested` by `sagepipe run`. The EventBridge rules in template.yaml
+match on these fields, and functions/normalise_trigger reads them.
+"""
+
+from typing import Annotated
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+CommitId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+"""A full git commit SHA-1. Abbreviated ids are refused: the image tag and the claim key use the full id."""
+
+ZERO_COMMIT = "0" * 40
+"""What git reports as the new commit of a deleted branch."""
+
+GITHUB_SOURCE = "sagepipe.github"
+GITHUB_PUSH = "GitHub Push"
+MANUAL_SOURCE = "sagepipe.manual"
+MANUAL_RUN_REQUESTED = "Manual Run Requested"
+
+
+class _Lenient(BaseModel):
+    """Event details gain fields over time; unknown fields must not break parsing."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+# ----------------------------------------------------------------------------- GitHub (emitted by the webhook)
+class GitHubCommit(_Lenient):
+    id: CommitId
+    message: str = ""
+    timestamp: str | None = None
+    url: str | None = None
+    author: str | None = None
+
+
+class GitHubPushDetail(_Lenient):
+    """The detail of the custom 'GitHub Push' event that functions/github_webhook puts on the bus."""
+
+    delivery: str = Field(min_length=1, description="X-GitHub-Delivery of the webhook call")
+    repository: str = Field(min_length=3, description="owner/name")
+    ref: str = Field(min_length=1)
+    before: str | None = None
+    after: str = Field(description="The commit the branch points to after the push")
+    deleted: bool = False
+    head_commit: GitHubCommit | None = Field(default=None, alias="head-commit")
+    pusher: str | None = None
+
+
+class GitHubPushEvent(EventBridgeModel):
+    detail: GitHubPushDetail
+
+
+# ----------------------------------------------------------------------------- manual runs
+class S3ObjectVersion(_Lenient):
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    version_id: str = Field(alias="versionId", min_length=1)
+
+
+class ManualRunDetail(_Lenient):
+    commit: CommitId
+    data: S3ObjectVersion
+    requested_by: str = Field(alias="requestedBy", min_length=1)
+    reason: str | None = None
+
+
+class ManualRunEvent(EventBridgeModel):
+    detail: ManualRunDetail
