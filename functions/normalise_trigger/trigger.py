@@ -97,18 +97,18 @@ def _data_run(event: dict[str, Any], settings: Settings) -> RunInput:
         raise IgnoredTrigger(f"key {key!r} is outside the data prefix {settings.data_prefix!r}")
     if key.endswith("/"):
         raise IgnoredTrigger(f"key {key!r} is a folder marker")
-    if not detail.object.size:
-        raise IgnoredTrigger(f"object {key!r} is empty (0 bytes)")
-    version_id = detail.object.version_id
-    if not version_id or version_id == "null":
-        raise IgnoredTrigger(f"object {key!r} has no version id: the data bucket must have versioning on")
-
     dataset_prefix: str | None = None
     if settings.data_trigger_mode == "marker":
         folder, _, name = key.rpartition("/")
         if name != settings.data_marker_name:
             raise IgnoredTrigger(f"marker mode: {key!r} is part of a dataset, not its marker")
         dataset_prefix = f"{folder}/" if folder else ""
+    elif not detail.object.size:
+        # In marker mode the marker is usually empty (_SUCCESS); in object mode an empty object is no data.
+        raise IgnoredTrigger(f"object {key!r} is empty (0 bytes)")
+    version_id = detail.object.version_id
+    if not version_id or version_id == "null":
+        raise IgnoredTrigger(f"object {key!r} has no version id: the data bucket must have versioning on")
 
     return RunInput(
         trigger=Trigger(
@@ -124,7 +124,7 @@ def _data_run(event: dict[str, Any], settings: Settings) -> RunInput:
             key=key,
             version_id=version_id,
             etag=detail.object.etag or None,
-            size_bytes=int(detail.object.size),
+            size_bytes=int(detail.object.size or 0),
             dataset_prefix=dataset_prefix,
         ),
     )

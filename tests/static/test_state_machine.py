@@ -178,7 +178,7 @@ def test_training_job_names_are_valid_and_unique_per_attempt(
     """Given any valid execution name and retry count, the job name SageMaker gets is valid, and a retry gets
     a different one (SageMaker never reuses a training job name)."""
     prefix = _evaluate(
-        states["StageTrainingData"]["Assign"]["trainingJobPrefix"],
+        states["OpenRunRecord"]["Assign"]["trainingJobPrefix"],
         {"states": {"context": {"Execution": {"Name": execution_name, "RedriveCount": 1}}}},
     )
 

@@ -167,6 +167,7 @@ def test_marker_mode_runs_only_on_the_marker_and_names_the_dataset() -> None:
     event["detail"]["object"]["key"] = "datasets/2026-11-24/part-0001.csv"
     assert _decide(event, data_trigger_mode="marker").decision == "ignore"
     event["detail"]["object"]["key"] = "datasets/2026-11-24/_SUCCESS"
+    event["detail"]["object"]["size"] = 0  # markers are usually empty
     decision = _decide(event, data_trigger_mode="marker")
     assert decision.decision == "run"
     assert decision.payload["record"]["data"]["data_dataset_prefix"] == {"S": "datasets/2026-11-24/"}
