@@ -30,6 +30,7 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     ),
     "CodeRepositoryName": "example-org/training-code",
     "NotificationEmail": "ml-team@example.com",
+    "DataTriggerMode": "marker",
 }
 
 

@@ -29,6 +29,12 @@ from sagepipe.template import PACKAGED_CODE_BUCKET, PROJECT_ROOT, load_template,
 
 DEFAULT_STACK_NAME: Final = "sagepipe-local"
 
+LOCAL_DEFAULT_PARAMETERS: Final[Mapping[str, str]] = {
+    # Locally both code paths exist: the CodeCommit rule, and the GitHub webhook (which the UseGitHub condition
+    # creates). The connection is never used locally: builds check out the local git repository.
+    "GitHubConnectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/sagepipe-local",
+}
+
 NOT_NEEDED_LOCALLY: Final[Mapping[str, str]] = {
     "AWS::IAM::Policy": "the emulator does not enforce IAM",
     "AWS::IAM::ManagedPolicy": "the emulator does not enforce IAM",
@@ -528,6 +534,14 @@ def _state_machine(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> P
     return ProvisionedResource(logical_id, "AWS::StepFunctions::StateMachine", arn, {"Arn": arn, "Name": name})
 
 
+def _logs_resource_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+    document = props["PolicyDocument"]
+    p.client("logs").put_resource_policy(
+        policyName=props["PolicyName"], policyDocument=document if isinstance(document, str) else json.dumps(document)
+    )
+    return ProvisionedResource(logical_id, "AWS::Logs::ResourcePolicy", props["PolicyName"])
+
+
 def _events_rule(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     events = p.client("events")
     name = props.get("Name") or p.name(logical_id)
@@ -569,6 +583,7 @@ _HANDLERS: Final[Mapping[str, Callable[[_Provisioner, str, dict[str, Any]], Prov
     "AWS::SQS::QueuePolicy": _sqs_queue_policy,
     "AWS::ECR::Repository": _ecr_repository,
     "AWS::Logs::LogGroup": _log_group,
+    "AWS::Logs::ResourcePolicy": _logs_resource_policy,
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::Url": _lambda_url,
     "AWS::CodeBuild::Project": _codebuild_project,
@@ -588,9 +603,8 @@ def provision(
 ) -> LocalStack:
     """Create the template's stack in a running emulator. `repository` is the git repository builds use."""
     sam_template = load_template(project_root / "template.yaml")
-    translated = translate(sam_template, parameters)
-    values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | dict(
-        parameters or {}
-    )
+    chosen = {**LOCAL_DEFAULT_PARAMETERS, **(parameters or {})}
+    translated = translate(sam_template, chosen)
+    values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | chosen
     context.current().repository = repository or project_root
     return _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()

@@ -3,6 +3,7 @@ that match exactly the events they should."""
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -30,13 +31,20 @@ def _translated(all_features: bool) -> dict[str, Any]:
     return translate(with_defaults(template, ALL_FEATURES_PARAMETERS) if all_features else template)
 
 
+def _document(value: Any) -> dict[str, Any]:
+    """A policy document, also when written as a JSON string in Fn::Sub (AWS::Logs::ResourcePolicy)."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = re.sub(r"\$\{[^}]+\}", "placeholder", value["Fn::Sub"])
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _statements(translated: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every IAM statement: role policies, managed policy documents, and resource policies (key, bucket,
-    queue, topic). Statements behind Fn::If are yielded for both branches."""
+    queue, topic, log group). Statements behind Fn::If are yielded for both branches."""
     for logical_id, resource in translated["Resources"].items():
         properties = resource.get("Properties", {})
         documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
-        documents += [properties[name] for name in ("PolicyDocument", "KeyPolicy") if name in properties]
+        documents += [_document(properties[name]) for name in ("PolicyDocument", "KeyPolicy") if name in properties]
         for document in documents:
             for statement in document["Statement"]:
                 if "Fn::If" in statement:
@@ -182,6 +190,7 @@ SAMPLES = {
     "s3-object-created.json": ("DataUploaded", {}),
     "codecommit-push.json": ("CodeCommitPushed", {}),
     "github-push-event.json": ("GitHubPushed", {"CodeRepositoryName": "example-org/training-code"}),
+    "manual-run.json": ("ManualRunRequested", {}),
 }
 
 
@@ -234,6 +243,8 @@ def _variant(sample: str, path: list[str], value: Any) -> dict[str, Any]:
         ("github-push-event.json", ["detail", "deleted"], True),
         ("github-push-event.json", ["detail", "repository"], "example-org/other"),
         ("github-push-event.json", ["source"], "aws.github"),
+        ("manual-run.json", ["detail-type"], "Manual Run Approved"),
+        ("manual-run.json", ["source"], "aws.sagepipe"),
     ],
 )
 def test_events_that_must_not_start_a_run_match_no_rule(sample: str, path: list[str], value: Any) -> None:
@@ -245,3 +256,21 @@ def test_events_that_must_not_start_a_run_match_no_rule(sample: str, path: list[
 def test_sample_files_are_json_objects() -> None:
     for path in Path(EVENTS).glob("*.json"):
         assert isinstance(_event(path.name), dict), path
+
+
+@pytest.mark.parametrize(
+    ("key", "size", "matches"),
+    [
+        ("datasets/2026-11-24/_SUCCESS", 0, True),
+        ("datasets/2026-11-24/part-0001.csv", 2048, False),
+        ("elsewhere/2026-11-24/_SUCCESS", 0, False),
+    ],
+)
+def test_in_marker_mode_only_the_marker_matches_even_when_empty(key: str, size: int, matches: bool) -> None:
+    """Given DataTriggerMode=marker, then an (empty) marker under the prefix matches the data rule, and the dataset's
+    own files do not: the run starts once, when the folder is complete."""
+    event = _variant("s3-object-created.json", ["detail", "object", "key"], key)
+    event["detail"]["object"]["size"] = size
+    patterns = _patterns({"DataTriggerMode": "marker"}, bucket="sagepipe-data-example")
+    pattern = EventPattern.load(json.dumps(patterns["DataUploaded"]))
+    assert pattern.matches_event(event) is matches  # type: ignore[arg-type]
