@@ -263,6 +263,34 @@ def local_up(port: int, params: tuple[str, ...], state_dir: Path) -> None:
             reporter.say("stopping")
 
 
+# ------------------------------------------------------------------------------------------ manual runs
+@main.command("run")
+@click.option("--commit", required=True, help="The full commit SHA to train (git rev-parse <ref>).")
+@click.option(
+    "--data", "data_uri", required=True, metavar="S3_URI", help="The exact data version: s3://bucket/key?versionId=..."
+)
+@click.option("--reason", help="Why, for the audit record.")
+def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
+    """Start a run for an explicit commit and data version (a 'Manual Run Requested' event).
+
+    Uses boto3's usual configuration: AWS_PROFILE, AWS_REGION, and AWS_ENDPOINT_URL (so it works against
+    `sagepipe local up` too).
+    """
+    import boto3
+
+    from sagepipe.manual import ManualRunError, request_manual_run
+
+    try:
+        event_id = request_manual_run(boto3.client("events"), boto3.client("sts"), commit, data_uri, reason)
+    except ManualRunError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"manual run requested: event {event_id}")
+    click.echo(
+        "The pipeline's ManualRunRequested rule starts the run; its record is RUN#<execution name> in the runs table."
+    )
+
+
 # ------------------------------------------------------------------------------------------ developer tooling
 @main.group(hidden=True)
 def dev() -> None:

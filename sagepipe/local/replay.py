@@ -9,11 +9,17 @@ asked to send it as is, replay adapts it to the local stack and says what it cha
   EventBridge notifications paused, so that the replayed event, not the upload, starts the run;
 * the other half of a run is seeded through the real event path (a data upload for a code push, a code push
   for a data upload), so the replayed event runs the pipeline instead of ending SKIPPED.
+
+A GitHub webhook delivery (`{"headers": ..., "body": ...}`, like events/github-push.json) is not an EventBridge
+event: it is signed with the local stack's webhook secret and delivered to the webhook function as the
+Function URL request GitHub would make, and the function puts the event.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import subprocess
 from dataclasses import dataclass
@@ -76,12 +82,15 @@ def _put_object_quietly(pipeline: LocalPipeline, key: str) -> dict[str, Any]:
     """Create the object the sample refers to without S3 announcing it (notifications paused)."""
     s3 = pipeline.emulator.client("s3")
     data = write_breast_cancer_csv(pipeline.runs_dir.parent / "data" / "breast-cancer.csv")
+    saved = s3.get_bucket_notification_configuration(Bucket=pipeline.data_bucket)
+    saved.pop("ResponseMetadata", None)
     s3.put_bucket_notification_configuration(Bucket=pipeline.data_bucket, NotificationConfiguration={})
     try:
         response = s3.put_object(Bucket=pipeline.data_bucket, Key=key, Body=data.read_bytes())
     finally:
+        # moto's GET does not echo EventBridgeConfiguration; the data bucket always has it on.
         s3.put_bucket_notification_configuration(
-            Bucket=pipeline.data_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            Bucket=pipeline.data_bucket, NotificationConfiguration={**saved, "EventBridgeConfiguration": {}}
         )
     return {"version-id": response["VersionId"], "etag": response["ETag"].strip('"'), "size": data.stat().st_size}
 
@@ -121,6 +130,67 @@ def adapt(pipeline: LocalPipeline, event: dict[str, Any], notes: list[str]) -> d
     return adapted
 
 
+def function_url_request(headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
+    """The event a Lambda Function URL passes to its function (payload format 2.0) for a POST."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {name.lower(): value for name, value in headers.items()} | {"host": host},
+        "requestContext": {
+            "domainName": host,
+            "http": {
+                "method": "POST",
+                "path": "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.30.252.1",
+                "userAgent": headers.get("User-Agent", "GitHub-Hookshot/local"),
+            },
+            "requestId": hashlib.sha256(body).hexdigest()[:32],
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": 0,
+        },
+        "body": body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def deliver_webhook(pipeline: LocalPipeline, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """POST a delivery to the webhook function the way GitHub does, signed with the local secret."""
+    outputs = pipeline.stack.outputs
+    if "GitHubWebhookUrl" not in outputs:
+        raise RunError("the local stack has no GitHub webhook (GitHubConnectionArn is empty)")
+    secret = pipeline.emulator.client("secretsmanager").get_secret_value(SecretId=outputs["GitHubWebhookSecretArn"])
+    signature = "sha256=" + hmac.new(secret["SecretString"].encode(), body, hashlib.sha256).hexdigest()
+    signed = {**headers, "X-Hub-Signature-256": signature}
+    host = str(outputs["GitHubWebhookUrl"]).removeprefix("https://").split("/", 1)[0]
+    response = pipeline.emulator.client("lambda").invoke(
+        FunctionName=pipeline.stack.ref("GitHubWebhookFunction"),
+        Payload=json.dumps(function_url_request(signed, body, host)).encode(),
+    )
+    answer: dict[str, Any] = json.loads(response["Payload"].read())
+    return answer
+
+
+def _adapt_delivery(
+    pipeline: LocalPipeline, delivery: dict[str, Any], notes: list[str]
+) -> tuple[dict[str, str], bytes]:
+    parameters = pipeline.stack.parameters
+    body = copy.deepcopy(delivery["body"])
+    if delivery["headers"].get("X-GitHub-Event") == "push":
+        body.setdefault("repository", {})["full_name"] = parameters["CodeRepositoryName"]
+        body["ref"] = f"refs/heads/{parameters['CodeBranch']}"
+        commit = _local_commit(pipeline, body.get("after"), notes)
+        if (body.get("head_commit") or {}).get("id") == body.get("after"):
+            body["head_commit"]["id"] = commit
+        body["after"] = commit
+        notes.append(f"repository -> {parameters['CodeRepositoryName']}, branch -> {parameters['CodeBranch']}")
+        _seed_data(pipeline, notes)
+    return dict(delivery["headers"]), json.dumps(body).encode("utf-8")
+
+
 @dataclass(frozen=True)
 class Replayed:
     notes: list[str]
@@ -130,9 +200,22 @@ class Replayed:
 
 def replay(pipeline: LocalPipeline, event: dict[str, Any], *, adapt_event: bool = True) -> Replayed:
     """Put the event on the local default bus (adapted unless told otherwise), after any seeding."""
-    if not isinstance(event, dict) or "source" not in event or "detail-type" not in event:
-        raise RunError("not an EventBridge event: it needs at least 'source' and 'detail-type'")
     notes: list[str] = []
+    if isinstance(event, dict) and isinstance(event.get("headers"), dict) and "body" in event:
+        headers, body = (
+            _adapt_delivery(pipeline, event, notes)
+            if adapt_event
+            else (dict(event["headers"]), json.dumps(event["body"]).encode("utf-8"))
+        )
+        marker = pipeline.execution_marker()
+        answer = deliver_webhook(pipeline, headers, body)
+        notes.append(
+            f"delivered to the webhook function, signed with the local secret: {answer.get('statusCode')} "
+            f"{answer.get('body')}"
+        )
+        return Replayed(notes, marker)
+    if not isinstance(event, dict) or "source" not in event or "detail-type" not in event:
+        raise RunError("not an EventBridge event (needs 'source' and 'detail-type') nor a webhook delivery")
     sent = adapt(pipeline, event, notes) if adapt_event else event
     marker = pipeline.execution_marker()
     pipeline.put_event(sent["source"], sent["detail-type"], sent.get("detail", {}), sent.get("resources"))

@@ -1,0 +1,82 @@
+"""Manual runs: train an explicit commit on an explicit data version, through the same event path as any trigger.
+
+`sagepipe run` puts one `sagepipe.manual` / `Manual Run Requested` event on the default EventBridge bus; the
+stack's ManualRunRequested rule starts the pipeline, and the run is claimed, recorded and notified like any
+other. The event's shape is functions/common/events.py's ManualRunDetail (tests/unit checks they agree).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+MANUAL_SOURCE = "sagepipe.manual"
+MANUAL_RUN_REQUESTED = "Manual Run Requested"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ManualRunError(ValueError):
+    """The request is not a valid manual run; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    bucket: str
+    key: str
+    version_id: str
+
+
+def parse_commit(commit: str) -> str:
+    if not _COMMIT.fullmatch(commit):
+        raise ManualRunError(
+            f"--commit must be a full 40-character lowercase SHA-1 (git rev-parse <ref> gives one), not {commit!r}"
+        )
+    return commit
+
+
+def parse_data_uri(uri: str) -> DataVersion:
+    """s3://bucket/key?versionId=... (the key may be URL-encoded); the version is required: runs are reproducible."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise ManualRunError(f"--data must look like s3://bucket/key?versionId=..., not {uri!r}")
+    versions = parse_qs(parsed.query).get("versionId")
+    if not versions or not versions[0]:
+        raise ManualRunError(
+            "--data needs ?versionId=...: a run trains on an exact object version "
+            "(aws s3api list-object-versions --bucket ... --prefix ... lists them)"
+        )
+    return DataVersion(parsed.netloc, unquote(parsed.path.lstrip("/")), versions[0])
+
+
+def manual_run_entry(commit: str, data: DataVersion, requested_by: str, reason: str | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "commit": commit,
+        "data": {"bucket": data.bucket, "key": data.key, "versionId": data.version_id},
+        "requestedBy": requested_by,
+    }
+    if reason:
+        detail["reason"] = reason
+    return {"Source": MANUAL_SOURCE, "DetailType": MANUAL_RUN_REQUESTED, "Detail": json.dumps(detail)}
+
+
+def who_am_i(sts: Any) -> str:
+    try:
+        return str(sts.get_caller_identity()["Arn"])
+    except Exception:  # no credentials, or no STS: the request still names someone
+        import getpass
+
+        return f"local-user:{getpass.getuser()}"
+
+
+def request_manual_run(events: Any, sts: Any, commit: str, data_uri: str, reason: str | None) -> str:
+    """Validate, then put the event. Returns the EventBridge event id."""
+    entry = manual_run_entry(parse_commit(commit), parse_data_uri(data_uri), who_am_i(sts), reason)
+    response = events.put_events(Entries=[entry])["Entries"][0]
+    if "EventId" not in response:
+        raise ManualRunError(
+            f"EventBridge refused the event: {response.get('ErrorCode')}: {response.get('ErrorMessage')}"
+        )
+    return str(response["EventId"])
