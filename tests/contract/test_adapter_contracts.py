@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import ModuleType, SimpleNamespace
@@ -54,14 +56,18 @@ from sagepipe.local.adapters import (
     _sync_task,
     aws_sdk,
     codebuild_sync,
+    dynamodb_atomic,
     eventbridge_targets,
     lambda_runtime,
+    program_cache,
     s3_bucket_policy,
     s3_events,
     sagemaker_sync,
     service_tasks,
+    task_clients,
 )
 from sagepipe.local.adapters._moto import Internal, original_attribute
+from sagepipe.template import PROJECT_ROOT
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -259,6 +265,49 @@ def test_moto_put_object_notifies_created_then_a_spurious_tags_added(send_event_
     )
     tags_event = s3_events.build_event(ACCOUNT, REGION, "data-bucket", *send_event_spy.calls[1])
     assert tags_event is None
+
+
+def test_moto_complete_multipart_upload_notifies_a_spurious_put_first(send_event_spy: _SendEventSpy) -> None:
+    """CompleteMultipartUpload: moto stores the object through its PutObject path, which notifies
+    ObjectCreated:Put (the key's `multipart` set), then notifies CompleteMultipartUpload. AWS sends only the
+    latter; build_event drops the former, so one upload starts one run."""
+    with mock_aws():
+        # Given: a versioned bucket with EventBridge notifications on
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(
+            Bucket="data-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+
+        # When: a one-part multipart upload completes
+        upload = s3.create_multipart_upload(Bucket="data-bucket", Key="datasets/big.csv")
+        part = s3.upload_part(
+            Bucket="data-bucket", Key="datasets/big.csv", UploadId=upload["UploadId"], PartNumber=1, Body=b"abc"
+        )
+        s3.complete_multipart_upload(
+            Bucket="data-bucket",
+            Key="datasets/big.csv",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )
+
+    # Then
+    created = [
+        (event_name, key)
+        for event_name, key in send_event_spy.calls
+        if str(event_name.value).startswith("s3:ObjectCreated:")
+    ]
+    assert [event_name for event_name, _ in created] == [
+        notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT,
+        notifications.S3NotificationEvent.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT,
+    ], f"moto's CompleteMultipartUpload now notifies {created}; re-check s3_events.build_event's multipart filter"
+    (spurious_name, spurious_key), (complete_name, complete_key) = created
+    assert spurious_key.multipart is not None, "moto's FakeKey.multipart is no longer set; re-check s3_events"
+    assert s3_events.build_event(ACCOUNT, REGION, "data-bucket", spurious_name, spurious_key) is None
+    event = s3_events.build_event(ACCOUNT, REGION, "data-bucket", complete_name, complete_key)
+    assert event is not None
+    assert event["detail"]["reason"] == "CompleteMultipartUpload"
 
 
 def test_moto_put_object_tagging_cannot_be_told_from_put_object(send_event_spy: _SendEventSpy) -> None:
@@ -854,3 +903,121 @@ def test_install_is_idempotent_and_keeps_moto_s_original_reachable(monkeypatch: 
     assert LambdaSimpleBackend.invoke is lambda_runtime.invoke
     assert original_attribute(LambdaSimpleBackend, "invoke") is before
     assert before.__module__ == "moto.awslambda_simple.models", "original_attribute no longer returns moto's invoke"
+
+
+# ------------------------------------------------------------------------------------ task_clients / program_cache
+
+
+def test_moto_builds_a_new_client_for_every_task_call_and_ignores_the_state_role() -> None:
+    """The gap task_clients closes: moto's boto_client_for builds a fresh boto3 client on every call (about 15 ms
+    of CPU), and the state's role does not change the client it builds (so caching per role is faithful)."""
+    factory = importlib.import_module(task_clients._FACTORY_MODULE)
+    moto_build = original_attribute(factory, "boto_client_for")
+    role = SimpleNamespace(role_arn=f"arn:aws:iam::{ACCOUNT}:role/other")
+    first = moto_build(REGION, "dynamodb", None)
+    second = moto_build(REGION, "dynamodb", role)
+    assert first is not second, "moto now reuses task clients; task_clients may no longer be needed"
+    for client in (first, second):
+        credentials = client._request_signer._credentials
+        assert (credentials.access_key, credentials.secret_key) == ("ak", "sk"), (
+            "moto's task clients now carry other credentials (the state role?); re-check task_clients' cache key"
+        )
+    for module in task_clients.CALLER_MODULES:
+        assert original_attribute(importlib.import_module(module), "boto_client_for") is moto_build, (
+            f"{module} no longer imports moto's boto_client_for by name; re-check task_clients.CALLER_MODULES"
+        )
+
+
+def test_task_clients_shares_one_client_per_region_service_and_role() -> None:
+    """The adapter's cache: the same client for the same (region, service, role), another for anything else."""
+    task_clients.forget_clients()
+    role = SimpleNamespace(role_arn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")
+    client = task_clients.boto_client_for(REGION, "dynamodb", role)
+    assert task_clients.boto_client_for(REGION, "dynamodb", SimpleNamespace(role_arn=role.role_arn)) is client
+    assert task_clients.boto_client_for(REGION, "sns", role) is not client
+    assert task_clients.boto_client_for("eu-west-1", "dynamodb", role) is not client
+    assert task_clients.boto_client_for(REGION, "dynamodb", None) is not client
+    task_clients.forget_clients()
+    assert task_clients.boto_client_for(REGION, "dynamodb", role) is not client
+
+
+def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy() -> None:
+    """program_cache's fast path: moto's parse of sagepipe's definition pickles, and each copy is independent."""
+    definition = (PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8")
+    program_cache._programs.clear()
+    first = program_cache.parsed_program(definition)
+    second = program_cache.parsed_program(definition)
+    assert isinstance(program_cache._programs[definition], bytes), (
+        "moto's parsed program no longer pickles; program_cache falls back to copy.deepcopy (5x slower)"
+    )
+    assert first is not second
+    assert first.states.states.keys() == second.states.states.keys()
+    assert first.states.states["Train"] is not second.states.states["Train"]
+
+
+# ----------------------------------------------------------------------------------------------- dynamodb_atomic
+
+
+def _concurrent_first_writes(monkeypatch: pytest.MonkeyPatch, call_action: Any, rounds: int = 20) -> int:
+    """Two threads each SET their own attribute on the same new item, `rounds` times (a new item each round);
+    returns how many rounds lost a write. moto's read of the item is slowed by 2 ms, so that without a lock
+    the two requests overlap, as they do when two executions record the latest commit and data at once."""
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    moto_get_item = Table.get_item
+
+    def slow_get_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = moto_get_item(self, *args, **kwargs)
+        time.sleep(0.002)
+        return found
+
+    monkeypatch.setattr(Table, "get_item", slow_get_item)
+    lost = 0
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="runs",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for round_number in range(rounds):
+            key = {"pk": {"S": f"POINTER#{round_number}"}}
+
+            def write(half: str, key: dict[str, Any] = key) -> None:
+                dynamodb.update_item(
+                    TableName="runs",
+                    Key=key,
+                    UpdateExpression="SET #half = :value",
+                    ExpressionAttributeNames={"#half": half},
+                    ExpressionAttributeValues={":value": {"S": half}},
+                )
+
+            threads = [threading.Thread(target=write, args=(half,)) for half in ("latest_commit", "latest_data")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=10)
+            item = dynamodb.get_item(TableName="runs", Key=key)["Item"]
+            lost += not {"latest_commit", "latest_data"} <= item.keys()
+    return lost
+
+
+def test_moto_loses_one_of_two_concurrent_first_writes_to_an_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gap dynamodb_atomic closes: moto reads, checks and writes an item without a lock, so of two
+    UpdateItem calls creating the same item at once, one is lost (DynamoDB applies both)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lost = _concurrent_first_writes(monkeypatch, original_attribute(DynamoHandler, "call_action"))
+    assert lost > 0, "moto no longer loses concurrent writes to one item; dynamodb_atomic may no longer be needed"
+
+
+def test_dynamodb_atomic_applies_both_concurrent_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the adapter's call_action, each request reads, checks and writes as one step: no write is lost."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    monkeypatch.setattr(DynamoHandler, "call_action", DynamoHandler.call_action)  # restored after the test
+    dynamodb_atomic.install()  # remembers moto's call_action, which the adapter's calls
+    assert _concurrent_first_writes(monkeypatch, dynamodb_atomic.call_action) == 0

@@ -18,6 +18,7 @@ def install_all(emulator: Emulator) -> None:
     from sagepipe.local.adapters import (
         aws_sdk,
         codebuild_sync,
+        dynamodb_atomic,
         eventbridge_targets,
         jsonata,
         lambda_runtime,
@@ -27,6 +28,7 @@ def install_all(emulator: Emulator) -> None:
         sagemaker_sync,
         server_dispatch,
         service_tasks,
+        task_clients,
     )
 
     context.set_current(
@@ -37,14 +39,15 @@ def install_all(emulator: Emulator) -> None:
         jsonata,
         program_cache,
         aws_sdk,
+        dynamodb_atomic,
         s3_bucket_policy,
         s3_events,
         eventbridge_targets,
         lambda_runtime,
         codebuild_sync,
         sagemaker_sync,
-        server_dispatch,
         service_tasks,
+        task_clients,
     ):
         adapter.install()
 
@@ -54,6 +57,7 @@ ADAPTER_MODULES = (
     "jsonata",
     "program_cache",
     "aws_sdk",
+    "dynamodb_atomic",
     "s3_bucket_policy",
     "s3_events",
     "eventbridge_targets",
@@ -61,4 +65,5 @@ ADAPTER_MODULES = (
     "codebuild_sync",
     "sagemaker_sync",
     "service_tasks",
+    "task_clients",
 )

@@ -75,35 +75,50 @@ class LocalLambdaContext:
 
 
 class _FunctionLog(io.TextIOBase):
-    """A function's stdout: Powertools binds its log handler to sys.stdout at import time, so each function
-    gets one stream object for good, whose destination is its log file."""
+    """The functions' stdout: one stream object for good, whose destination is the invoking function's log file.
 
-    def __init__(self, path: Path) -> None:
+    Powertools binds its log handler to sys.stdout when a Logger is created, and sagepipe's functions share the
+    `common` package (and the service name, hence the stdlib logger): a handler created while one function
+    warmed up serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
+    the current function's file sends every line to the function that wrote it.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self.path: Path | None = None
+        self._handle: TextIO | None = None
+
+    def point_at(self, path: Path) -> None:
+        if path != self.path:
+            self._close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = path
 
     def write(self, text: str) -> int:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        if self.path is None:
+            return len(text)
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(text)
+        self._handle.flush()  # readers (tests, `sagepipe local`) see each line as it is written
         return len(text)
 
     def writable(self) -> bool:
         return True
 
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
-_logs: dict[str, _FunctionLog] = {}
+
+_FUNCTION_LOG = _FunctionLog()
 
 
 def function_log(spec: FunctionSpec) -> _FunctionLog:
-    """The function's log stream. Powertools keeps the stream it first saw, so the object stays the same for a
-    function and only its destination follows the current state directory."""
-    path = context.current().logs_dir / "lambda" / f"{spec.name}.log"
-    stream = _logs.setdefault(spec.name, _FunctionLog(path))
-    if stream.path != path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stream.path = path
-    return stream
+    """The functions' stream, pointed at this function's log file in the current state directory."""
+    _FUNCTION_LOG.point_at(context.current().logs_dir / "lambda" / f"{spec.name}.log")
+    return _FUNCTION_LOG
 
 
 def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ The gap
     state.
 
 What this adapter does
-    Parses each definition once and hands every execution a deep copy of the parsed program (about 5 ms), so
-    executions share no evaluation components, exactly as if each had parsed its own.
+    Parses each definition once, keeps it pickled, and hands every execution its own unpickled copy (under
+    1 ms, against 5 ms for copy.deepcopy), so executions share no evaluation components, exactly as if each
+    had parsed its own. A program that cannot be pickled is deep-copied instead.
 
 How it differs from AWS
     It does not: this is only about the emulator's speed.
@@ -17,6 +18,7 @@ How it differs from AWS
 from __future__ import annotations
 
 import copy
+import pickle
 import threading
 from typing import Any, Final
 
@@ -36,24 +38,30 @@ MOTO_INTERNALS: Final = (
     ),
 )
 
-_programs: dict[str, Any] = {}
+_programs: dict[str, bytes | Any] = {}
+"""Per definition: the parsed program pickled, or the program itself when it cannot be pickled."""
 _lock = threading.Lock()
 
 
 def parsed_program(definition: str) -> Any:
     """A fresh copy of the program for `definition`, parsing it only the first time."""
     with _lock:
-        program = _programs.get(definition)
-    if program is None:
+        kept = _programs.get(definition)
+    if kept is None:
         parse = Internal("moto.stepfunctions.parser.asl.parse.asl_parser:AmazonStateLanguageParser.parse").resolve(
             ADAPTER
         )
         program = parse(definition)[0]
+        try:
+            kept = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            kept = program
         with _lock:
             if len(_programs) >= _MAX_DEFINITIONS:
                 _programs.pop(next(iter(_programs)))
-            _programs[definition] = program
-    return copy.deepcopy(program)
+            _programs[definition] = kept
+    # The bytes are our own pickle of moto's parse of the definition, never outside input.
+    return pickle.loads(kept) if isinstance(kept, bytes) else copy.deepcopy(kept)  # noqa: S301
 
 
 def _get_evaluation_entrypoint(self: Any) -> Any:

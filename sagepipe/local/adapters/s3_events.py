@@ -4,7 +4,8 @@ The gap
     moto's S3 emits EventBridge events when a bucket's EventBridgeConfiguration is on, but not in AWS's
     shape: `reason` is "ObjectCreated" instead of PutObject / CompleteMultipartUpload / CopyObject, the key is
     not URL-encoded, `time` is a number instead of an ISO 8601 string, the etag field is `eTag`, `id` is
-    missing, and a plain PutObject also emits a spurious "Object Tags Added". Delivery errors are swallowed.
+    missing, a plain PutObject also emits a spurious "Object Tags Added", and CompleteMultipartUpload emits a
+    spurious PutObject "Object Created" before its own. Delivery errors are swallowed.
 
 What this adapter does
     Replaces `moto.s3.notifications._send_event_bridge_message` with one that builds the documented event
@@ -81,6 +82,10 @@ def build_event(account_id: str, region: str, bucket_name: str, event_name: Any,
     is_delete_marker = bool(getattr(key, "is_delete_marker", False)) or type(key).__name__ == "FakeDeleteMarker"
     if detail_type == "Object Tags Added" and not object_tags(account_id, key):
         # moto's PutObject also runs its tagging path with no tags; AWS sends no event for that.
+        return None
+    if event_name == "s3:ObjectCreated:Put" and getattr(key, "multipart", None) is not None:
+        # moto's CompleteMultipartUpload stores the object through its PutObject path, which notifies too;
+        # AWS sends only the CompleteMultipartUpload event, which moto sends next.
         return None
     detail: dict[str, Any] = {
         "version": "0",
