@@ -277,13 +277,24 @@ def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
     `sagepipe local up` too).
     """
     import boto3
+    from botocore.exceptions import NoCredentialsError
 
     from sagepipe.manual import ManualRunError, request_manual_run
 
     try:
-        event_id = request_manual_run(boto3.client("events"), boto3.client("sts"), commit, data_uri, reason)
+        event_id = request_manual_run(
+            boto3.client("events"),
+            boto3.client("sts"),
+            boto3.client("s3"),
+            commit=commit,
+            data_uri=data_uri,
+            reason=reason,
+        )
     except ManualRunError as error:
         click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except NoCredentialsError:
+        click.echo("error: no AWS credentials (set AWS_PROFILE, or AWS_ENDPOINT_URL for `sagepipe local up`)", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(f"manual run requested: event {event_id}")
     click.echo(

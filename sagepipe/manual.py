@@ -71,9 +71,27 @@ def who_am_i(sts: Any) -> str:
         return f"local-user:{getpass.getuser()}"
 
 
-def request_manual_run(events: Any, sts: Any, commit: str, data_uri: str, reason: str | None) -> str:
-    """Validate, then put the event. Returns the EventBridge event id."""
-    entry = manual_run_entry(parse_commit(commit), parse_data_uri(data_uri), who_am_i(sts), reason)
+def check_data_version(s3: Any, data: DataVersion) -> None:
+    """Refuse a version that does not exist, before any run starts: it would only fail later, at staging."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=data.bucket, Key=data.key, VersionId=data.version_id)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        where = f"s3://{data.bucket}/{data.key}?versionId={data.version_id}"
+        if code in {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "400", "InvalidArgument"}:
+            raise ManualRunError(f"{where} does not exist: no run was requested") from error
+        if code in {"403", "AccessDenied"}:
+            raise ManualRunError(f"cannot read {where} (access denied): no run was requested") from error
+        raise ManualRunError(f"cannot check {where}: {code or error}") from error
+
+
+def request_manual_run(events: Any, sts: Any, s3: Any, *, commit: str, data_uri: str, reason: str | None) -> str:
+    """Validate (the data version must exist), then put the event. Returns the EventBridge event id."""
+    data = parse_data_uri(data_uri)
+    entry = manual_run_entry(parse_commit(commit), data, who_am_i(sts), reason)
+    check_data_version(s3, data)
     response = events.put_events(Entries=[entry])["Entries"][0]
     if "EventId" not in response:
         raise ManualRunError(

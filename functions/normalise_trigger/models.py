@@ -158,6 +158,7 @@ class Trigger(BaseModel):
     event_time: str
     actor: str | None = Field(default=None, description="Who caused the event: an IAM principal or a GitHub user")
     source_ip: str | None = None
+    reason: str | None = Field(default=None, description="Why a manual run was requested, in the requester's words")
 
 
 class TrainingConfig(BaseModel):
