@@ -5,6 +5,10 @@ run trains on every object under the prefix as of the marker: for each key, the 
 later than the marker, unless that version is a delete marker. Objects written after the marker belong to
 the next dataset version, not this run. The chosen versions are copied into the run's input prefix, and a
 manifest of (key, version, etag, size) is written beside it; its sha256 goes into the audit record.
+
+S3 reports times to the second (HeadObject's Last-Modified is an HTTP date), so times are compared to the
+second: an object written in the same second as its marker counts as written before it. A writer that adds
+objects after the marker should wait a second, or write a new marker.
 """
 
 import hashlib
@@ -53,15 +57,20 @@ class StagedDataset:
         }
 
 
+def _to_the_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
 def versions_as_of(s3: Any, bucket: str, prefix: str, marker_key: str, cutoff: datetime) -> list[DatasetObject]:
     """The dataset's objects as of `cutoff`: per key, the newest version not after it, if not a delete marker."""
+    cutoff = _to_the_second(cutoff)
     latest: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         entries = [(item, False) for item in page.get("Versions", [])]
         entries += [(item, True) for item in page.get("DeleteMarkers", [])]
         for item, is_delete_marker in entries:
             key, modified = item["Key"], item["LastModified"]
-            if key == marker_key or key.endswith("/") or modified > cutoff:
+            if key == marker_key or key.endswith("/") or _to_the_second(modified) > cutoff:
                 continue
             if key not in latest or modified > latest[key][0]:
                 latest[key] = (modified, None if is_delete_marker else item)

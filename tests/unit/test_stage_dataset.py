@@ -71,6 +71,26 @@ def test_each_key_takes_its_newest_version_not_after_the_marker() -> None:
     ]
 
 
+def test_times_are_compared_to_the_second_as_s3_reports_them() -> None:
+    """Given the marker's time as HeadObject reports it (to the second) and listings with milliseconds, then a
+    part written earlier in the marker's second is in the dataset, and one written in the next second is not."""
+    second_of_the_marker = MARKER_TIME
+    listing = _Listing(
+        [
+            {
+                "Versions": [
+                    _version("d/part-1.csv", 0, "written-0.4-s-into-the-marker-s-second")
+                    | {"LastModified": MARKER_TIME + timedelta(milliseconds=400)},
+                    _version("d/part-2.csv", 0, "written-1.2-s-later")
+                    | {"LastModified": MARKER_TIME + timedelta(milliseconds=1200)},
+                ]
+            }
+        ]
+    )
+    objects = versions_as_of(listing, "bucket", "d/", "d/_SUCCESS", second_of_the_marker)
+    assert [item.version_id for item in objects] == ["written-0.4-s-into-the-marker-s-second"]
+
+
 def test_a_key_deleted_before_the_marker_is_not_part_of_the_dataset() -> None:
     """Given a key whose newest entry before the marker is a delete marker, then it is left out; a key deleted
     only after the marker is still in."""
