@@ -33,6 +33,8 @@ LOCAL_DEFAULT_PARAMETERS: Final[Mapping[str, str]] = {
     # Locally both code paths exist: the CodeCommit rule, and the GitHub webhook (which the UseGitHub condition
     # creates). The connection is never used locally: builds check out the local git repository.
     "GitHubConnectionArn": f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/sagepipe-local",
+    # GitHub names repositories owner/name (the webhook insists); the local CodeCommit events use the same name.
+    "CodeRepositoryName": "sagepipe-local/training-code",
 }
 
 NOT_NEEDED_LOCALLY: Final[Mapping[str, str]] = {

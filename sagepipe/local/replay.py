@@ -17,6 +17,7 @@ Function URL request GitHub would make, and the function puts the event.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -130,8 +131,15 @@ def adapt(pipeline: LocalPipeline, event: dict[str, Any], notes: list[str]) -> d
     return adapted
 
 
-def function_url_request(headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
-    """The event a Lambda Function URL passes to its function (payload format 2.0) for a POST."""
+def function_url_request(headers: dict[str, str], body: bytes, host: str, *, method: str = "POST") -> dict[str, Any]:
+    """The event a Lambda Function URL passes to its function (payload format 2.0).
+
+    Like the Function URL, a body that is not UTF-8 text is passed base64-encoded.
+    """
+    try:
+        text, is_base64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_base64 = base64.b64encode(body).decode("ascii"), True
     return {
         "version": "2.0",
         "routeKey": "$default",
@@ -141,7 +149,7 @@ def function_url_request(headers: dict[str, str], body: bytes, host: str) -> dic
         "requestContext": {
             "domainName": host,
             "http": {
-                "method": "POST",
+                "method": method,
                 "path": "/",
                 "protocol": "HTTP/1.1",
                 "sourceIp": "192.30.252.1",
@@ -152,26 +160,45 @@ def function_url_request(headers: dict[str, str], body: bytes, host: str) -> dic
             "stage": "$default",
             "timeEpoch": 0,
         },
-        "body": body.decode("utf-8"),
-        "isBase64Encoded": False,
+        "body": text,
+        "isBase64Encoded": is_base64,
     }
 
 
-def deliver_webhook(pipeline: LocalPipeline, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """POST a delivery to the webhook function the way GitHub does, signed with the local secret."""
+def webhook_secret(pipeline: LocalPipeline) -> bytes:
     outputs = pipeline.stack.outputs
     if "GitHubWebhookUrl" not in outputs:
         raise RunError("the local stack has no GitHub webhook (GitHubConnectionArn is empty)")
     secret = pipeline.emulator.client("secretsmanager").get_secret_value(SecretId=outputs["GitHubWebhookSecretArn"])
-    signature = "sha256=" + hmac.new(secret["SecretString"].encode(), body, hashlib.sha256).hexdigest()
-    signed = {**headers, "X-Hub-Signature-256": signature}
+    return str(secret["SecretString"]).encode()
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The X-Hub-Signature-256 header GitHub sends for `body`."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def invoke_webhook(
+    pipeline: LocalPipeline, headers: dict[str, str], body: bytes, *, method: str = "POST"
+) -> dict[str, Any]:
+    """Send one request to the webhook function as its Function URL would, headers as given (nothing is signed).
+    Returns the function's answer: statusCode, headers and body."""
+    outputs = pipeline.stack.outputs
+    if "GitHubWebhookUrl" not in outputs:
+        raise RunError("the local stack has no GitHub webhook (GitHubConnectionArn is empty)")
     host = str(outputs["GitHubWebhookUrl"]).removeprefix("https://").split("/", 1)[0]
     response = pipeline.emulator.client("lambda").invoke(
         FunctionName=pipeline.stack.ref("GitHubWebhookFunction"),
-        Payload=json.dumps(function_url_request(signed, body, host)).encode(),
+        Payload=json.dumps(function_url_request(headers, body, host, method=method)).encode(),
     )
     answer: dict[str, Any] = json.loads(response["Payload"].read())
     return answer
+
+
+def deliver_webhook(pipeline: LocalPipeline, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """POST a delivery to the webhook function the way GitHub does, signed with the local secret."""
+    signed = {**headers, "X-Hub-Signature-256": sign(webhook_secret(pipeline), body)}
+    return invoke_webhook(pipeline, signed, body)
 
 
 def _adapt_delivery(

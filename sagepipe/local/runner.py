@@ -27,6 +27,9 @@ from sagepipe.local.provisioner import LocalStack, provision
 from sagepipe.template import PROJECT_ROOT
 
 POLL_SECONDS: Final = 0.05
+IDLE_POLL_SECONDS: Final = 0.25
+PUT_EVENTS_BATCH: Final = 10
+"""PutEvents takes at most 10 entries."""
 DEFAULT_RUN_TIMEOUT_SECONDS: Final = 900.0
 TERMINAL: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -220,6 +223,24 @@ class LocalPipeline:
             response = self.emulator.client("s3").put_object(Bucket=self.data_bucket, Key=key, Body=body)
         return key, str(response.get("VersionId"))
 
+    def redeliver(self, event: Mapping[str, Any], times: int) -> None:
+        """Put an EventBridge event again `times` times, as an at-least-once delivery may (the id differs;
+        what the event says does not)."""
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": list(event.get("resources", [])),
+        }
+        events = self.emulator.client("events")
+        remaining = times
+        while remaining > 0:
+            batch = min(PUT_EVENTS_BATCH, remaining)
+            response = events.put_events(Entries=[entry] * batch)
+            if response["FailedEntryCount"]:
+                raise RunError(f"EventBridge refused {response['FailedEntryCount']} of {batch} events: {response}")
+            remaining -= batch
+
     # ------------------------------------------------------------------ following
     def execution_marker(self) -> int:
         return context.current().execution_count()
@@ -278,6 +299,18 @@ class LocalPipeline:
             cause=description.get("cause"),
             seconds=round(time.monotonic() - started, 3),
         )
+
+    def wait_until_idle(self, timeout: float) -> None:
+        """Wait until no execution of the pipeline is running. Raises RunError after `timeout` seconds."""
+        sfn = self.emulator.client("stepfunctions")
+        machine = self.stack.outputs["PipelineStateMachineArn"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)
+            if not running["executions"]:
+                return
+            time.sleep(IDLE_POLL_SECONDS)
+        raise RunError(f"executions were still running after {timeout:.0f} s")
 
     @staticmethod
     def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
