@@ -73,10 +73,10 @@ def pipeline(
     emulator.reset()
     stack = provision(emulator, parameters=stack_parameters, repository=repository.path)
     yield LocalPipeline(emulator, stack, repository.path, runs_dir=tmp_path / "runs")
-    _wait_for_quiet(emulator)
+    wait_for_quiet(emulator)
 
 
-def _wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
+def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
     """Let executions a test started finish before the next test resets the emulator under them."""
     sfn = emulator.client("stepfunctions")
     deadline = time.monotonic() + timeout

@@ -55,6 +55,32 @@ def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
     assert run.record["data_key"].startswith("datasets/")
 
 
+def test_replaying_the_github_push_sample_runs_the_pipeline_through_the_webhook_function(
+    pipeline: LocalPipeline, repository: TrainingRepository
+) -> None:
+    """Given events/github-push.json (a webhook delivery: headers and body), when it is replayed, then it is signed
+    with the local stack's secret and POSTed to the webhook function, which answers 202 and publishes the
+    'GitHub Push' event; the GitHubPushed rule starts the run, which builds and trains HEAD and records the
+    pusher and the delivery's event."""
+    replayed = replay(pipeline, load_event(EVENTS / "github-push.json"))
+
+    notes = "\n".join(replayed.notes)
+    assert f"commit 3e5b0c1f4f1b is not in the local repository: using HEAD {repository.head[:12]}" in notes
+    assert "delivered to the webhook function, signed with the local secret: 202" in notes
+    (started,) = context.current().executions_since(replayed.marker)
+    assert started.event["source"] == "sagepipe.github"
+    assert started.event["detail"]["delivery"] == "0b989ba4-242f-11e5-81e1-c7b6966d2516"
+    run = pipeline.follow(started.execution_arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.record is not None
+    assert run.record["status"] == "SUCCEEDED"
+    assert run.record["trigger_kind"] == "code"
+    assert run.record["trigger_source"] == "sagepipe.github"
+    assert run.record["triggered_by"] == "monalisa"
+    assert run.record["commit_id"] == repository.head
+    assert run.record["image_built"] is True
+
+
 def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipeline: LocalPipeline) -> None:
     """Given events/s3-object-created.json (key URL-encoded, in another account's bucket), when it is replayed, then
     the object is created in the local data bucket with notifications paused, so only the replayed event starts a
