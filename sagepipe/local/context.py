@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.local.faults import FaultPlan, LocalClock
+
 if TYPE_CHECKING:
     from sagepipe.local.images import ImageStore
 
@@ -61,11 +63,16 @@ class RuntimeContext:
     started_executions: list[StartedExecution] = field(default_factory=list)
     job_logs: dict[str, Path] = field(default_factory=dict)
     """Log file of each local build (by build id) and training job (by job name)."""
+    clock: LocalClock = field(default_factory=LocalClock)
+    """Retry waits and timeouts of this local run (tests shorten them; the definition is unchanged)."""
+    faults: FaultPlan = field(init=False)
+    """Faults tests arm on the integrations (sagepipe.local.faults)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._execution_started = threading.Condition(self._lock)
+        self.faults = FaultPlan(self.clock)
 
     def client(self, service: str) -> Any:
         return self.client_factory(service)

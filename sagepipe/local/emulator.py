@@ -138,7 +138,13 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset), keeping the server and adapters."""
+        """Forget every resource (moto's reset), disarm every fault and restore the clock, keeping the server
+        and adapters."""
+        from sagepipe.local import context
+
+        runtime = context.current()
+        runtime.faults.clear()
+        runtime.clock.reset()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
 

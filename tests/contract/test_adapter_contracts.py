@@ -65,6 +65,7 @@ from sagepipe.local.adapters import (
     sagemaker_sync,
     service_tasks,
     task_clients,
+    task_timeouts,
 )
 from sagepipe.local.adapters._moto import Internal, original_attribute
 from sagepipe.template import PROJECT_ROOT
@@ -560,10 +561,10 @@ def test_moto_aws_sdk_passes_parameters_as_written() -> None:
 def test_moto_task_execution_normalises_parameters_and_response_through_the_hooks() -> None:
     """aws_sdk replaces the _normalise_parameters / _normalise_response hooks, which only matter as long as
     StateTaskService._eval_execution calls them, on a copy of the arguments, around the service call."""
-    assert StateTaskServiceAwsSdk._eval_execution is StateTaskService._eval_execution, (
+    assert "_eval_execution" not in vars(StateTaskServiceAwsSdk), (
         "moto's StateTaskServiceAwsSdk now overrides _eval_execution; re-check adapter aws_sdk's hooks"
     )
-    source = inspect.getsource(StateTaskService._eval_execution)
+    source = inspect.getsource(original_attribute(StateTaskService, "_eval_execution"))
     positions = [
         source.find("copy.deepcopy(raw_parameters)"),
         source.find("self._normalise_parameters(normalised_parameters)"),
@@ -1021,3 +1022,79 @@ def test_dynamodb_atomic_applies_both_concurrent_writes(monkeypatch: pytest.Monk
     monkeypatch.setattr(DynamoHandler, "call_action", DynamoHandler.call_action)  # restored after the test
     dynamodb_atomic.install()  # remembers moto's call_action, which the adapter's calls
     assert _concurrent_first_writes(monkeypatch, dynamodb_atomic.call_action) == 0
+
+
+# ----------------------------------------------------------------------------------------------- task_timeouts
+
+
+def _failure_env() -> Any:
+    return SimpleNamespace(next_state_name="Work", event_history_context=SimpleNamespace(source_event_id=3))
+
+
+def test_moto_names_a_dynamodb_task_timeout_an_amazon_dynamodb_exception() -> None:
+    """The gap task_timeouts closes: moto's DynamoDB task turns the engine's TimeoutError into
+    DynamoDB.AmazonDynamoDBException, while the Lambda task (which defers to StateTask) gives States.Timeout."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+        StateTaskServiceDynamoDB,
+    )
+
+    task = _parsed_task("arn:aws:states:::dynamodb:updateItem")
+    moto_from_error = original_attribute(StateTaskServiceDynamoDB, "_from_error")
+    named = moto_from_error(task, _failure_env(), EvalTimeoutError()).error_name.error_name
+    assert named == "DynamoDB.AmazonDynamoDBException", (
+        f"moto now names a DynamoDB task timeout {named}; task_timeouts may no longer be needed"
+    )
+    lambda_task = _parsed_task("arn:aws:states:::lambda:invoke")
+    assert lambda_task._from_error(_failure_env(), EvalTimeoutError()).error_name.error_name == "States.Timeout"
+
+
+def test_task_timeouts_gives_states_timeout_and_keeps_dynamodb_s_own_errors() -> None:
+    """With the adapter: a timeout is States.Timeout; a service error is still DynamoDB.<Code>."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+
+    task = _parsed_task("arn:aws:states:::dynamodb:updateItem")
+    assert task_timeouts._from_error(task, _failure_env(), EvalTimeoutError()).error_name.error_name == (
+        "States.Timeout"
+    )
+    response: Any = {
+        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "r-1"},
+    }
+    throttled = ClientError(response, "UpdateItem")
+    named = task_timeouts._from_error(task, _failure_env(), throttled).error_name.error_name
+    assert named == "DynamoDB.ProvisionedThroughputExceededException"
+
+
+# ---------------------------------------------------------------------------------- local_clock / fault_injection
+
+
+def test_moto_sleeps_each_retry_with_time_sleep_and_waits_each_timeout_it_evaluates() -> None:
+    """local_clock replaces the retrier module's `time` (so only its sleep changes) and the value Timeout pushes:
+    moto must still sleep with time.sleep(interval_seconds), and wait for the timeout it has just evaluated."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body), (
+        "moto's retrier no longer waits with time.sleep(interval_seconds); re-check local_clock"
+    )
+    waits = inspect.getsource(ExecutionState._evaluate_with_timeout)
+    for fragment in ("self.timeout.eval(env=env)", "timeout_seconds: int = env.stack.pop()", ".wait(timeout_seconds)"):
+        assert fragment in waits, f"moto's _evaluate_with_timeout no longer has {fragment!r}; re-check local_clock"
+
+
+def test_moto_schedules_and_starts_a_task_before_calling_its_service() -> None:
+    """fault_injection interferes at the end of _before_eval_execution: moto must call it (which records
+    TaskScheduled and TaskStarted) before _eval_service_task, in _eval_execution."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    execution = inspect.getsource(original_attribute(StateTaskService, "_eval_execution"))
+    before, service = execution.find("self._before_eval_execution("), execution.find("self._eval_service_task(")
+    assert 0 <= before < service, (
+        "moto no longer calls _before_eval_execution before the service; re-check fault_injection"
+    )
+    scheduling = inspect.getsource(original_attribute(StateTaskService, "_before_eval_execution"))
+    assert "HistoryEventType.TaskScheduled" in scheduling
+    assert "HistoryEventType.TaskStarted" in scheduling

@@ -20,8 +20,10 @@ def install_all(emulator: Emulator) -> None:
         codebuild_sync,
         dynamodb_atomic,
         eventbridge_targets,
+        fault_injection,
         jsonata,
         lambda_runtime,
+        local_clock,
         program_cache,
         s3_bucket_policy,
         s3_events,
@@ -29,6 +31,7 @@ def install_all(emulator: Emulator) -> None:
         server_dispatch,
         service_tasks,
         task_clients,
+        task_timeouts,
     )
 
     context.set_current(
@@ -48,6 +51,9 @@ def install_all(emulator: Emulator) -> None:
         sagemaker_sync,
         service_tasks,
         task_clients,
+        task_timeouts,
+        local_clock,
+        fault_injection,
     ):
         adapter.install()
 
@@ -66,4 +72,7 @@ ADAPTER_MODULES = (
     "sagemaker_sync",
     "service_tasks",
     "task_clients",
+    "task_timeouts",
+    "local_clock",
+    "fault_injection",
 )

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Final
 from botocore.exceptions import ClientError
 
 from sagepipe.local import context
+from sagepipe.local.adapters import fault_injection
 from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
 from sagepipe.local.adapters._sync_task import (
     LocalJob,
@@ -235,6 +236,7 @@ class CodeBuildTask(LocalSyncTask):
         job.run_in_background(
             lambda running: _run_build(running, build, project, environment, source_version), f"codebuild-{stream}"
         )
+        fault_injection.after_call(self, env)
         env.stack.append({"Build": _snapshot(dict(build))})
 
     def _build_sync_resolver(

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final
 from urllib.parse import urlparse
 
 from sagepipe.local import context
+from sagepipe.local.adapters import fault_injection
 from sagepipe.local.adapters._moto import Internal, check_all
 from sagepipe.local.adapters._sync_task import (
     LocalJob,
@@ -265,6 +266,7 @@ class SageMakerTask(LocalSyncTask):
         with _jobs_lock:
             _jobs[name] = job
         job.run_in_background(lambda running: _run_job(running, record, params), f"sagemaker-{name}")
+        fault_injection.after_call(self, env)
         env.stack.append({"TrainingJobArn": response["TrainingJobArn"]})
 
     def _build_sync_resolver(
