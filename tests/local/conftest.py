@@ -147,3 +147,24 @@ def states_entered(result: RunResult) -> list[str]:
     return [
         event["stateEnteredEventDetails"]["name"] for event in result.history if "stateEnteredEventDetails" in event
     ]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault matrix (tests/local/test_fault_matrix.py) when it ran."""
+    from tests.local import fault_matrix_report
+
+    table = fault_matrix_report.render()
+    if table:
+        terminalreporter.write_sep("=", "fault matrix")
+        terminalreporter.write_line(table)
+
+
+AUDIT_RECORD_SCHEMA = json.loads((PROJECT_ROOT / "docs" / "audit-record.schema.json").read_text(encoding="utf-8"))
+
+
+def assert_valid_record(record: dict[str, Any]) -> None:
+    """The run record follows docs/audit-record.schema.json (every error listed, not just the first)."""
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(Draft202012Validator(AUDIT_RECORD_SCHEMA).iter_errors(record), key=lambda error: list(error.path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, error.path)) or '(record)'}: {error.message}" for error in errors)

@@ -1,0 +1,511 @@
+"""The fault matrix: every Task state of the deployed definition × {transient error, permanent error, timeout}.
+
+Each scenario arms a fault on the state's integration (sagepipe.local.faults), starts the kind of run that
+reaches the state through the real event path, and checks the one outcome the workflow promises:
+
+- transient: the error is one the state's Retry names; the call fails twice (once for the integrations that
+  start a job: the job starts, then the response is lost) and the run ends as it would without the fault.
+  The training job gets a fresh name on the retry.
+- permanent: the error is not retried; the run goes through the failure branch and ends Failed, with a
+  terminal record (status, failed stage, error, cause) and exactly one failure notification. A record that
+  was already final (SUCCEEDED, SKIPPED) stays as it was.
+- timeout: every call hangs past the state's timeout (shortened for this run by the local clock); States.Timeout
+  is retried where the Retry names it, then fails like a permanent error. The hung calls are then let through:
+  late writers, which must not change a final record.
+
+For the failure branch's own states (RecordFailure, NotifyFailure), the run first fails at StageTrainingData;
+when one of the two fails, the other still happens and the run still ends Failed.
+
+Retry waits are scaled by 1/1000 (the local clock records the waits the definition asked for); the definition
+is the deployed one. The results are printed as a table at the end of the test session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from sagepipe.local import context
+from sagepipe.local.emulator import Emulator
+from sagepipe.local.faults import Fault, InjectedCall
+from sagepipe.local.provisioner import provision
+from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.sample_data import write_breast_cancer_csv
+from sagepipe.template import PROJECT_ROOT
+from tests.local import fault_matrix_report
+from tests.local.conftest import wait_for_quiet
+
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT_SECONDS = 300.0
+RETRY_SCALE = 0.001
+HANG_TIMEOUT_SECONDS = 0.3
+NOTIFICATION_WAIT_SECONDS = 1.5
+IDENTITY = ("-c", "user.name=sagepipe-test", "-c", "user.email=test@example.com")
+
+DEFINITION = json.loads((PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8"))
+TASKS: dict[str, dict[str, Any]] = {
+    name: state for name, state in DEFINITION["States"].items() if state["Type"] == "Task"
+}
+
+Kind = Literal["transient", "permanent", "timeout"]
+Route = Literal["data", "build", "duplicate", "skip", "marker", "failure"]
+
+ROUTE_OF: dict[str, Route] = {
+    "NormaliseTrigger": "data",
+    "RecordLatestPointer": "data",
+    "ClaimRun": "data",
+    "OpenRunRecord": "data",
+    "FindImage": "data",
+    "StageTrainingData": "data",
+    "Train": "data",
+    "DigestArtifact": "data",
+    "RecordSuccess": "data",
+    "NotifySuccess": "data",
+    "BuildImage": "build",
+    "FindClaimOwner": "duplicate",
+    "RecordDuplicate": "duplicate",
+    "RecordSkipped": "skip",
+    "NotifySkipped": "skip",
+    "StageDataset": "marker",
+    "RecordFailure": "failure",
+    "NotifyFailure": "failure",
+}
+"""The run that reaches each Task state."""
+
+TRANSIENT_ERRORS = {
+    "lambda:invoke": "TooManyRequestsException",
+    "dynamodb:putItem": "ProvisionedThroughputExceededException",
+    "dynamodb:updateItem": "ProvisionedThroughputExceededException",
+    "dynamodb:getItem": "ProvisionedThroughputExceededException",
+    "sns:publish": "Throttled",
+    "aws-sdk:ecr:describeImages": "ThrottlingException",
+    "aws-sdk:s3:copyObject": "SlowDown",
+    "codebuild:startBuild": "ThrottlingException",
+    "sagemaker:createTrainingJob": "ThrottlingException",
+}
+PERMANENT_ERRORS = {
+    "lambda:invoke": "ResourceNotFoundException",
+    "dynamodb:putItem": "AccessDeniedException",
+    "dynamodb:updateItem": "AccessDeniedException",
+    "dynamodb:getItem": "AccessDeniedException",
+    "sns:publish": "AuthorizationError",
+    "aws-sdk:ecr:describeImages": "RepositoryNotFoundException",
+    "aws-sdk:s3:copyObject": "AccessDenied",
+    "codebuild:startBuild": "ResourceNotFoundException",
+    "sagemaker:createTrainingJob": "ValidationException",
+}
+JOB_STARTING = {"codebuild:startBuild", "sagemaker:createTrainingJob"}
+PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="AccessDenied", times=None, state="StageTrainingData")
+"""How the failure route fails first, so that the failure branch runs."""
+NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
+    "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "duplicate": ("SUCCEEDED", "DUPLICATE", []),
+    "skip": ("SUCCEEDED", "SKIPPED", ["SKIPPED"]),
+    "failure": ("FAILED", "FAILED", ["FAILED"]),
+}
+"""Execution status, record status and notification statuses of each route's run when nothing else goes wrong."""
+
+
+def integration_of(state: str) -> str:
+    resource = str(TASKS[state]["Resource"]).removeprefix("arn:aws:states:::")
+    return resource.removesuffix(".sync")
+
+
+def sfn_error_name(integration: str, code: str) -> str:
+    """How Step Functions names an integration's error code."""
+    with_suffix = code if code.endswith("Exception") else f"{code}Exception"
+    service = integration.split(":", maxsplit=1)[0]
+    if integration.startswith("aws-sdk:"):
+        return {"ecr": "Ecr", "s3": "S3"}[integration.split(":")[1]] + "." + with_suffix
+    return {
+        "lambda": f"Lambda.{code}",
+        "dynamodb": f"DynamoDB.{code}",
+        "sns": f"SNS.{with_suffix}",
+        "codebuild": f"CodeBuild.{with_suffix}",
+        "sagemaker": f"SageMaker.{with_suffix}",
+    }[service]
+
+
+def retried_errors(state: str) -> set[str]:
+    return {name for retrier in TASKS[state].get("Retry", []) for name in retrier["ErrorEquals"]}
+
+
+def max_attempts(state: str, error: str) -> int:
+    for retrier in TASKS[state].get("Retry", []):
+        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
+            return 1 + int(retrier.get("MaxAttempts", 3))
+    return 1
+
+
+# ----------------------------------------------------------------------------------------------- stacks
+
+
+@dataclass
+class MatrixStack:
+    """One provisioned stack, seeded for its routes, with a queue subscribed to the notifications topic."""
+
+    kind: str
+    pipeline: LocalPipeline
+    repository: Path
+    data: Path
+    queue_url: str
+    seeded_key: str | None = None
+    seeded_version: str | None = None
+
+    def new_commit(self, message: str) -> str:
+        """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit)."""
+        head = git(self.repository, "rev-parse", "HEAD")
+        return git(self.repository, *IDENTITY, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", message)
+
+    def drain_notifications(self) -> None:
+        sqs = self.pipeline.emulator.client("sqs")
+        for _ in range(100):  # bounded
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications_for(self, run_id: str) -> list[dict[str, Any]]:
+        """The notifications about this run that arrive within a short, bounded wait."""
+        sqs = self.pipeline.emulator.client("sqs")
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + NOTIFICATION_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            for message in response.get("Messages", []):
+                body = json.loads(message["Body"])
+                if body.get("MessageAttributes", {}).get("run_id", {}).get("Value") == run_id:
+                    found.append(body)
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            time.sleep(0.1)
+        return found
+
+
+class Stacks:
+    """The matrix needs three stacks (seeded, code-only, marker mode); it builds each when first needed and
+    reprovisions when the next scenario needs another (the scenarios are ordered to do that rarely)."""
+
+    def __init__(self, emulator: Emulator, work: Path) -> None:
+        self.emulator = emulator
+        self.work = work
+        self.current: MatrixStack | None = None
+        self.data = write_breast_cancer_csv(work / "breast-cancer.csv")
+
+    def use(self, kind: str) -> MatrixStack:
+        if self.current is not None and self.current.kind == kind:
+            return self.current
+        if self.current is not None:
+            wait_for_quiet(self.emulator)
+        self.current = self._provision(kind)
+        return self.current
+
+    def _provision(self, kind: str) -> MatrixStack:
+        repository = self.work / f"training-code-{kind}"
+        if not repository.exists():
+            subprocess.run(
+                ["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60
+            )
+        self.emulator.reset()
+        parameters = {"DataTriggerMode": "marker"} if kind == "marker" else {}
+        stack = provision(self.emulator, parameters=parameters, repository=repository)
+        pipeline = LocalPipeline(self.emulator, stack, repository, runs_dir=self.work / "runs")
+        sqs = self.emulator.client("sqs")
+        queue_url = sqs.create_queue(QueueName=f"matrix-{kind}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.emulator.client("sns").subscribe(
+            TopicArn=stack.outputs["NotificationsTopicArn"], Protocol="sqs", Endpoint=queue_arn
+        )
+        matrix_stack = MatrixStack(kind, pipeline, repository, self.data, queue_url)
+        head = git(repository, "rev-parse", "HEAD")
+        if kind in {"seeded", "marker"}:
+            marker = pipeline.execution_marker()
+            pipeline.push_commit(head)
+            if kind == "seeded":
+                key, version = pipeline.upload_data(self.data, f"{pipeline.data_prefix}seed.csv")
+                matrix_stack.seeded_key, matrix_stack.seeded_version = key, version
+            else:
+                _upload_dataset(pipeline, self.data, "seed")
+            seeded = [pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS) for arn in pipeline.started_since(marker, 2)]
+            assert sorted(str((run.record or {}).get("status")) for run in seeded) == ["SKIPPED", "SUCCEEDED"]
+        return matrix_stack
+
+
+def _upload_dataset(pipeline: LocalPipeline, data: Path, name: str) -> None:
+    s3 = pipeline.emulator.client("s3")
+    folder = f"{pipeline.data_prefix}{name}/"
+    s3.put_object(Bucket=pipeline.data_bucket, Key=f"{folder}part-0001.csv", Body=data.read_bytes())
+    s3.put_object(Bucket=pipeline.data_bucket, Key=f"{folder}_SUCCESS", Body=b"")
+
+
+# ----------------------------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    state: str
+    kind: Kind
+
+    @property
+    def route(self) -> Route:
+        return ROUTE_OF[self.state]
+
+    @property
+    def integration(self) -> str:
+        return integration_of(self.state)
+
+    @property
+    def stack_kind(self) -> str:
+        return {"skip": "code-only", "marker": "marker"}.get(self.route, "seeded")
+
+    def fault(self) -> Fault:
+        if self.kind == "transient":
+            starts_a_job = self.integration in JOB_STARTING
+            return Fault(
+                self.integration,
+                error=TRANSIENT_ERRORS[self.integration],
+                times=1 if starts_a_job else 2,
+                state=self.state,
+                after_call=starts_a_job,
+            )
+        if self.kind == "permanent":
+            return Fault(self.integration, error=PERMANENT_ERRORS[self.integration], times=None, state=self.state)
+        return Fault(self.integration, hang=True, times=None, state=self.state, timeout_seconds=HANG_TIMEOUT_SECONDS)
+
+    def __str__(self) -> str:
+        return f"{self.state}-{self.kind}"
+
+
+ROUTE_ORDER: dict[Route, int] = {"data": 0, "duplicate": 1, "failure": 2, "build": 3, "skip": 4, "marker": 5}
+"""Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
+the latest commit without an image, and every later data run would build it."""
+SCENARIOS = sorted(
+    (Scenario(state, kind) for state in TASKS for kind in ("transient", "permanent", "timeout")),
+    key=lambda item: (ROUTE_ORDER[item.route], list(TASKS).index(item.state)),
+)
+
+
+@dataclass
+class Observed:
+    result: RunResult
+    record: dict[str, Any] | None
+    notifications: list[dict[str, Any]]
+    attempts: int
+    retry_waits: list[float]
+    injected: list[InjectedCall]
+    record_after_late_calls: dict[str, Any] | None = None
+    late_results: list[str] = field(default_factory=list)
+
+
+def start_run(stack: MatrixStack, route: Route) -> str:
+    pipeline = stack.pipeline
+    marker = pipeline.execution_marker()
+    name = uuid.uuid4().hex[:8]
+    if route in {"data", "failure"}:
+        pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
+    elif route in {"build", "skip"}:
+        pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "duplicate":
+        pipeline.put_event(
+            "sagepipe.manual",
+            "Manual Run Requested",
+            {
+                "commit": git(stack.repository, "rev-parse", "HEAD"),
+                "requestedBy": "fault-matrix",
+                "data": {"bucket": pipeline.data_bucket, "key": stack.seeded_key, "versionId": stack.seeded_version},
+            },
+        )
+    else:
+        _upload_dataset(pipeline, stack.data, f"matrix-{name}")
+    (arn,) = pipeline.started_since(marker, timeout=30)
+    return arn
+
+
+def attempts_of(result: RunResult, state: str) -> int:
+    """How many times the state called its integration: TaskScheduled events while the state was current."""
+    current, attempts = None, 0
+    for event in result.history:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        elif event["type"] == "TaskScheduled" and current == state:
+            attempts += 1
+    return attempts
+
+
+def run(stacks: Stacks, scenario: Scenario) -> Observed:
+    stack = stacks.use(scenario.stack_kind)
+    runtime = context.current()
+    runtime.faults.clear()
+    runtime.clock.reset()
+    runtime.clock.retry_scale = RETRY_SCALE
+    stack.drain_notifications()
+    if scenario.route == "failure":
+        runtime.faults.inject(PRIMARY_FAILURE)
+    runtime.faults.inject(scenario.fault())
+
+    arn = start_run(stack, scenario.route)
+    result = stack.pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    notifications = stack.notifications_for(result.run_id)
+    observed = Observed(
+        result=result,
+        record=result.record,
+        notifications=notifications,
+        attempts=attempts_of(result, scenario.state),
+        retry_waits=list(runtime.clock.retry_waits),
+        injected=[call for call in runtime.faults.calls if call.state == scenario.state],
+    )
+    hung = [call for call in observed.injected if call.outcome == "hung"]
+    if hung:
+        # The state gave up on them; now they go through, late. Each outcome is kept.
+        runtime.faults.release_hung_calls()
+        for call in hung:
+            assert call.late_done.wait(timeout=60), f"a late {call.integration} call of {call.state} never finished"
+        observed.late_results = [str(call.late_result) for call in hung]
+        observed.record_after_late_calls = stack.pipeline.record(arn)
+    runtime.faults.clear()
+    runtime.clock.reset()
+    return observed
+
+
+# ----------------------------------------------------------------------------------------------- expectations
+
+
+@dataclass(frozen=True)
+class Expected:
+    execution: str
+    execution_error: str | None
+    record_status: str | None
+    failed_stage: str | None
+    record_error: str | None
+    notifications: list[str]
+    attempts: int
+
+
+def expected(scenario: Scenario) -> Expected:
+    state, route = scenario.state, scenario.route
+    execution, record_status, notifications = NORMAL_END[route]
+    primary = "StageTrainingData" if route == "failure" else None
+    primary_error = sfn_error_name(PRIMARY_FAILURE.integration, str(PRIMARY_FAILURE.error))
+    if scenario.kind == "transient":
+        fault = scenario.fault()
+        return Expected(
+            execution,
+            f"sagepipe.{primary}Failed" if primary else None,
+            record_status,
+            primary,
+            primary_error if primary else None,
+            notifications,
+            attempts=(fault.times or 0) + 1,
+        )
+    error = (
+        sfn_error_name(scenario.integration, PERMANENT_ERRORS[scenario.integration])
+        if scenario.kind == "permanent"
+        else "States.Timeout"
+    )
+    attempts = max_attempts(state, error) if error in retried_errors(state) else 1
+    if route == "failure":
+        if state == "RecordFailure":
+            # The record cannot be written: it stays RUNNING, and the notification says so.
+            return Expected("FAILED", "sagepipe.StageTrainingDataFailed", "RUNNING", None, None, ["FAILED"], attempts)
+        return Expected("FAILED", "sagepipe.StageTrainingDataFailed", "FAILED", primary, primary_error, [], attempts)
+    if state in {"NotifySuccess", "NotifySkipped"}:
+        # The record was already final: it is kept; the failure is notified.
+        return Expected("FAILED", f"sagepipe.{state}Failed", record_status, None, None, ["FAILED"], attempts)
+    return Expected("FAILED", f"sagepipe.{state}Failed", "FAILED", state, error, ["FAILED"], attempts)
+
+
+# ----------------------------------------------------------------------------------------------- the tests
+
+
+@pytest.fixture(scope="module")
+def stacks(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
+    provided = Stacks(emulator, tmp_path_factory.mktemp("fault-matrix"))
+    yield provided
+    context.current().faults.clear()
+    context.current().clock.reset()
+    wait_for_quiet(emulator)
+
+
+def test_the_matrix_covers_every_task_state_with_errors_its_retry_does_and_does_not_name() -> None:
+    """Every Task state of the definition has a route; its transient error is one its Retry names, and its
+    permanent error is one it does not (so the matrix tests the definition, not a guess)."""
+    assert set(ROUTE_OF) == set(TASKS), f"Task states without a route: {set(TASKS) - set(ROUTE_OF)}"
+    for state in TASKS:
+        integration = integration_of(state)
+        retried = retried_errors(state)
+        assert sfn_error_name(integration, TRANSIENT_ERRORS[integration]) in retried, state
+        assert sfn_error_name(integration, PERMANENT_ERRORS[integration]) not in retried, state
+        assert "States.ALL" not in retried, f"{state} retries everything, permanent errors included"
+    assert len(SCENARIOS) == 3 * len(TASKS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_fault(stacks: Stacks, scenario: Scenario) -> None:
+    """Given the fault on the state's integration, when the run that reaches the state starts, then it ends in
+    exactly the outcome the matrix expects (see the module docstring)."""
+    want = expected(scenario)
+
+    seen = run(stacks, scenario)
+
+    result = seen.result
+    fault_matrix_report.add(scenario, seen, want)
+    assert result.status == want.execution, f"{result.status}: {result.error} {result.cause}"
+    assert result.error == want.execution_error, result.cause
+    assert seen.attempts == want.attempts, f"{scenario.state} was called {seen.attempts} times"
+    if want.record_status is None:
+        assert seen.record is None
+    else:
+        assert seen.record is not None, "the run has no record"
+        assert seen.record["status"] == want.record_status, seen.record
+    if want.failed_stage is not None:
+        assert seen.record is not None
+        assert seen.record["failed_stage"] == want.failed_stage
+        assert seen.record["error"] == want.record_error
+        assert seen.record["cause"], "a failed record says why"
+        assert seen.record["finished_at"]
+    statuses = [item["MessageAttributes"]["status"]["Value"] for item in seen.notifications]
+    assert statuses == want.notifications, [item.get("Subject") for item in seen.notifications]
+    for message in seen.notifications:
+        if message["MessageAttributes"]["status"]["Value"] == "FAILED":
+            assert "FAILED" in message["Subject"]
+            assert result.run_id[:8] in message["Subject"]
+            assert "Execution:" in message["Message"]
+            if scenario.state == "RecordFailure" and scenario.kind != "transient":
+                assert "Record: NOT written" in message["Message"]
+            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
+                assert "Record: kept as it was" in message["Message"]
+
+    if scenario.kind == "transient":
+        # The definition's backoff was asked for, once per retry (and scaled down locally).
+        assert len(seen.retry_waits) >= (scenario.fault().times or 0)
+        if scenario.integration == "sagemaker:createTrainingJob":
+            jobs = (
+                stacks.use("seeded")
+                .pipeline.emulator.client("sagemaker")
+                .list_training_jobs(NameContains=result.run_id[:20], MaxResults=100)["TrainingJobSummaries"]
+            )
+            names = sorted(job["TrainingJobName"] for job in jobs)
+            assert len(names) == 2, names
+            assert (names[0][-2:], names[1][-2:]) == ("a0", "a1"), "each attempt names its job afresh"
+            assert seen.record is not None
+            assert seen.record["training_job_name"] == names[1]
+
+    if scenario.kind == "timeout":
+        # Late writers: when the hung calls finally go through, a final record does not change.
+        terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
+        if terminal:
+            assert seen.record_after_late_calls == seen.record, "a late call changed a final record"
+        if scenario.state == "RecordFailure":
+            assert seen.record_after_late_calls is not None
+            assert seen.record_after_late_calls["status"] == "FAILED", "the late RecordFailure completes the record"
