@@ -236,17 +236,20 @@ def send_event_spy(monkeypatch: pytest.MonkeyPatch) -> _SendEventSpy:
     return spy
 
 
+def _bucket_notifying_eventbridge(name: str) -> Any:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    return s3
+
+
 def test_moto_put_object_notifies_created_then_a_spurious_tags_added(send_event_spy: _SendEventSpy) -> None:
     """PutObject on an EventBridge-enabled bucket: moto notifies ObjectCreated:Put, then ObjectTagging:Put with the
     same FakeKey, which has no `tags` attribute; build_event drops the second ("Object Tags Added" without tags)."""
     with mock_aws():
         # Given: a versioned bucket with EventBridge notifications on
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="data-bucket")
-        s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_notification_configuration(
-            Bucket="data-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
-        )
+        s3 = _bucket_notifying_eventbridge("data-bucket")
 
         # When: an object is put
         s3.put_object(Bucket="data-bucket", Key="datasets/a.csv", Body=b"abc")
@@ -274,12 +277,7 @@ def test_moto_complete_multipart_upload_notifies_a_spurious_put_first(send_event
     latter; build_event drops the former, so one upload starts one run."""
     with mock_aws():
         # Given: a versioned bucket with EventBridge notifications on
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="data-bucket")
-        s3.put_bucket_versioning(Bucket="data-bucket", VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_notification_configuration(
-            Bucket="data-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
-        )
+        s3 = _bucket_notifying_eventbridge("data-bucket")
 
         # When: a one-part multipart upload completes
         upload = s3.create_multipart_upload(Bucket="data-bucket", Key="datasets/big.csv")
@@ -1098,3 +1096,14 @@ def test_moto_schedules_and_starts_a_task_before_calling_its_service() -> None:
     scheduling = inspect.getsource(original_attribute(StateTaskService, "_before_eval_execution"))
     assert "HistoryEventType.TaskScheduled" in scheduling
     assert "HistoryEventType.TaskStarted" in scheduling
+
+
+def test_moto_components_do_nothing_once_their_frame_has_ended() -> None:
+    """Why LocalSyncTask stops an abandoned job instead of waiting for it: a call that returns after its state
+    timed out runs in an ended frame, where moto evaluates no component (so its timeout is never pushed)."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    source = inspect.getsource(EvalComponent.eval)
+    assert "if env.is_running():" in source, (
+        "moto's EvalComponent.eval now evaluates in ended frames; re-check _sync_task._eval_integration_pattern"
+    )

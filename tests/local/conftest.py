@@ -143,6 +143,13 @@ def run_through_events(
     return results
 
 
+def read_s3_uri(pipeline: LocalPipeline, uri: str) -> bytes:
+    """The bytes of an s3://bucket/key object in the emulator."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body: bytes = pipeline.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
 def states_entered(result: RunResult) -> list[str]:
     return [
         event["stateEnteredEventDetails"]["name"] for event in result.history if "stateEnteredEventDetails" in event

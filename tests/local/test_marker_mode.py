@@ -14,7 +14,7 @@ import pytest
 
 from sagepipe.local import context
 from sagepipe.local.runner import LocalPipeline
-from tests.local.conftest import TrainingRepository, run_through_events
+from tests.local.conftest import TrainingRepository, read_s3_uri, run_through_events
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +32,6 @@ def _halves(training_data: Path) -> tuple[bytes, bytes]:
     first = "\n".join([header, *rows[:middle]]) + "\n"
     second = "\n".join([header, *rows[middle:]]) + "\n"
     return first.encode(), second.encode()
-
-
-def _read(pipeline: LocalPipeline, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    body: bytes = pipeline.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 def test_only_the_marker_starts_a_run_on_every_part_as_of_the_marker(
@@ -77,7 +71,7 @@ def test_only_the_marker_starts_a_run_on_every_part_as_of_the_marker(
     assert record["status"] == "SUCCEEDED"
     assert (record["data_key"], record["data_version_id"]) == (key, marker_version)
     assert record["data_object_count"] == 2
-    manifest_bytes = _read(pipeline, record["data_manifest_uri"])
+    manifest_bytes = read_s3_uri(pipeline, record["data_manifest_uri"])
     assert record["data_manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
     manifest = json.loads(manifest_bytes)
     assert {entry["key"]: entry["versionId"] for entry in manifest["objects"]} == parts
@@ -100,4 +94,4 @@ def test_only_the_marker_starts_a_run_on_every_part_as_of_the_marker(
     assert rerun.record["status"] == "SUCCEEDED", rerun.cause
     assert rerun.record["data_object_count"] == 3
     assert rerun.record["data_manifest_sha256"] != record["data_manifest_sha256"]
-    assert json.loads(_read(pipeline, record["data_manifest_uri"])) == manifest
+    assert json.loads(read_s3_uri(pipeline, record["data_manifest_uri"])) == manifest

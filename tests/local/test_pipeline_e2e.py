@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sagepipe.local.runner import LocalPipeline
-from tests.local.conftest import Notifications, TrainingRepository, run_through_events, states_entered
+from tests.local.conftest import Notifications, TrainingRepository, read_s3_uri, run_through_events, states_entered
 
 pytestmark = pytest.mark.e2e
 
@@ -26,12 +26,6 @@ def with_code_before_main_guard(source: str, code: str) -> str:
     """train.py with `code` inserted just before its main guard, so it takes effect when SageMaker runs it."""
     assert MAIN_GUARD in source
     return source.replace(MAIN_GUARD, f"{code}\n\n\n{MAIN_GUARD}", 1)
-
-
-def _artifact_bytes(pipeline: LocalPipeline, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    body: bytes = pipeline.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 def test_a_data_upload_trains_the_pushed_commit_and_records_everything(
@@ -61,7 +55,7 @@ def test_a_data_upload_trains_the_pushed_commit_and_records_everything(
     assert record["training_job_name"].startswith(f"sagepipe-{run.run_id[:8]}")
     assert set(record["metrics"]) == {"train:accuracy", "validation:accuracy", "validation:f1", "validation:roc_auc"}
     assert 0.9 < record["metrics"]["validation:accuracy"] <= 1.0
-    model = _artifact_bytes(pipeline, record["artifact_uri"])
+    model = read_s3_uri(pipeline, record["artifact_uri"])
     assert record["artifact_sha256"] == hashlib.sha256(model).hexdigest()
     assert record["artifact_size_bytes"] == len(model)
     with tarfile.open(fileobj=io.BytesIO(model)) as archive:

@@ -298,15 +298,20 @@ class Filtered:
             assert new_lines == [], f"an event of another bucket reached the audit log: {new_lines}"
 
 
+def _check_webhook_status(expected: int | None, sent: Sent) -> None:
+    """For inputs sent to the webhook: the status it answered before its event ran."""
+    if expected is not None:
+        assert sent.answer is not None
+        assert sent.answer["statusCode"] == expected, sent.answer
+
+
 @dataclass(frozen=True)
 class Ignored:
     reason: str
     webhook_status: int | None = None
 
     def check(self, catalogue: Catalogue, before: Before, sent: Sent) -> None:
-        if self.webhook_status is not None:
-            assert sent.answer is not None
-            assert sent.answer["statusCode"] == self.webhook_status, sent.answer
+        _check_webhook_status(self.webhook_status, sent)
         result = _one_execution(catalogue, before)
         assert result.status == "SUCCEEDED", result.cause
         assert result.output is not None
@@ -328,9 +333,7 @@ class Duplicate:
     webhook_status: int | None = None
 
     def check(self, catalogue: Catalogue, before: Before, sent: Sent) -> None:
-        if self.webhook_status is not None:
-            assert sent.answer is not None
-            assert sent.answer["statusCode"] == self.webhook_status, sent.answer
+        _check_webhook_status(self.webhook_status, sent)
         result = _one_execution(catalogue, before)
         assert result.status == "SUCCEEDED", result.cause
         assert result.record is not None
@@ -349,9 +352,7 @@ class OneRun:
     also: Callable[[Catalogue, dict[str, Any]], None] | None = None
 
     def check(self, catalogue: Catalogue, before: Before, sent: Sent) -> None:
-        if self.webhook_status is not None:
-            assert sent.answer is not None
-            assert sent.answer["statusCode"] == self.webhook_status, sent.answer
+        _check_webhook_status(self.webhook_status, sent)
         result = _one_execution(catalogue, before)
         assert result.status == "SUCCEEDED", result.cause
         assert result.record is not None

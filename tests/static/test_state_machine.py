@@ -226,7 +226,10 @@ def test_the_failure_branch_derives_status_and_reason_from_any_cause(
     )
     assert (failed["status"], failed["reason"]) == ("FAILED", 'ValueError: no \\"target\\" column')
     bare = _evaluate(expression, {"failure": {"stage": "FindImage", "error": "States.Timeout", "cause": ""}})
-    assert (bare["status"], bare["reason"]) == ("FAILED", "States.Timeout")
+    timed_out = "The FindImage task did not finish within its TimeoutSeconds."
+    assert (bare["status"], bare["reason"], bare["cause"]) == ("FAILED", timed_out, timed_out)
+    no_cause = _evaluate(expression, {"failure": {"stage": "Train", "error": "States.Runtime", "cause": ""}})
+    assert (no_cause["reason"], no_cause["cause"]) == ("States.Runtime", "States.Runtime")
     long_cause = _evaluate(expression, {"failure": {"stage": "ClaimRun", "error": "X", "cause": "y" * 20000}})
     assert len(long_cause["cause"]) == 8000
     assert len(long_cause["reason"]) == 500

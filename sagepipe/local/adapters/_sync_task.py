@@ -184,6 +184,25 @@ class LocalSyncTask(StateTaskServiceCallback):
             return service_error(self, env, self.service_label, ex).failure_event
         return super()._from_error(env=env, ex=ex)
 
+    def _eval_integration_pattern(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        if not env.is_running():
+            # The state gave up (it timed out) before this call started its job: nobody will wait for the job.
+            # Step Functions stops the job of a .sync task that gives up; so does the local runtime. (moto's own
+            # wait would fail in this ended frame: its components no longer evaluate.)
+            self._stop_abandoned_job(normalised_parameters, env.stack[-1] if env.stack else None)
+            return
+        super()._eval_integration_pattern(
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+
+    def _stop_abandoned_job(self, normalised_parameters: dict[str, Any], task_output: Any) -> None:
+        """Stop the job this task started, after its state gave up on it."""
+
 
 def millis(value: Any) -> Any:
     """Step Functions presents the timestamps of optimised integrations as epoch milliseconds."""

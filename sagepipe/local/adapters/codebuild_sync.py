@@ -95,9 +95,10 @@ def _register_image(environment: dict[str, str], result: Any) -> dict[str, str]:
         )
         digest = pushed["image"]["imageId"]["imageDigest"]
     except ClientError as error:
-        if error.response["Error"]["Code"] != "ImageTagAlreadyExistsException":
+        if error.response["Error"]["Code"] not in {"ImageTagAlreadyExistsException", "ImageAlreadyExistsException"}:
             raise
-        # Tags are immutable: a racing build pushed this commit first. Reuse it, as buildspec.yml does.
+        # Tags are immutable: a racing build of this commit (the same image, or another build of it) pushed
+        # first. Reuse that image, as buildspec.yml does.
         digest = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"][0][
             "imageDigest"
         ]
@@ -239,6 +240,13 @@ class CodeBuildTask(LocalSyncTask):
         fault_injection.after_call(self, env)
         env.stack.append({"Build": _snapshot(dict(build))})
 
+    def _stop_abandoned_job(self, normalised_parameters: dict[str, Any], task_output: Any) -> None:
+        build_id = ((task_output or {}).get("Build") or {}).get("Id")
+        with _local_lock:
+            job = _local_builds.get(str(build_id))
+        if job is not None:
+            job.cancel.set()
+
     def _build_sync_resolver(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> Any:
@@ -293,8 +301,9 @@ def stop_build(self: Any, build_id: str) -> dict[str, Any] | None:
         return stopped
     job.cancel.set()
     job.done.wait(timeout=30)
-    (build,) = batch_get_builds(self, [build_id])
-    return build
+    # The emulator may have been reset meanwhile (a test moving on): then the build is gone, and so is its record.
+    builds = batch_get_builds(self, [build_id])
+    return builds[0] if builds else None
 
 
 def install() -> None:

@@ -269,6 +269,12 @@ class SageMakerTask(LocalSyncTask):
         fault_injection.after_call(self, env)
         env.stack.append({"TrainingJobArn": response["TrainingJobArn"]})
 
+    def _stop_abandoned_job(self, normalised_parameters: dict[str, Any], task_output: Any) -> None:
+        with _jobs_lock:
+            job = _jobs.get(str(normalised_parameters.get("TrainingJobName")))
+        if job is not None:
+            job.cancel.set()
+
     def _build_sync_resolver(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> Any:
