@@ -98,6 +98,8 @@ test: lint pytest validate checkov build ## Every check, as CI runs them
 .PHONY: bench
 bench: venv ## Print the measured figures quoted in the README
 	$(BIN)/python bench/local_e2e.py
+	$(BIN)/python bench/jsonata_eval.py
+	$(BIN)/python bench/trigger_storm.py
 
 .PHONY: clean
 clean: ## Remove build output and local run state (keeps the virtual environments)
