@@ -1167,7 +1167,7 @@ class _ShellScanner:
             inner, self.pos = self.balanced(pos + 1)
             self.found += _ShellScanner(inner).command_words()
         elif text.startswith("${", pos):
-            inner, self.pos = self.braced(pos + 1)
+            inner, self.pos = self.balanced(pos + 1)
             self.found += _ShellScanner(inner, arguments_only=True).command_words()
         else:
             end = self.closing("`", pos + 1, escapes=True)
@@ -1198,34 +1198,19 @@ class _ShellScanner:
         return min(pos, len(self.text))
 
     def balanced(self, open_at: int) -> tuple[str, int]:
-        """The text inside the parenthesis at open_at and the index after its match; quotes are skipped whole."""
+        """The text inside the ( or { at open_at and the index after its match; quotes are skipped whole."""
         depth, pos, text = 0, open_at, self.text
+        opener = text[open_at]
+        closer = {"(": ")", "{": "}"}[opener]
         while pos < len(text):
             char = text[pos]
             if char == "\\":
                 pos += 1
             elif char in "'\"":
                 pos = self.closing(char, pos + 1, escapes=char == '"')
-            elif char == "(":
+            elif char == opener:
                 depth += 1
-            elif char == ")":
-                depth -= 1
-                if depth == 0:
-                    return text[open_at + 1 : pos], pos + 1
-            pos += 1
-        return text[open_at + 1 :], len(text)
-
-    def braced(self, open_at: int) -> tuple[str, int]:
-        depth, pos, text = 0, open_at, self.text
-        while pos < len(text):
-            char = text[pos]
-            if char == "\\":
-                pos += 1
-            elif char in "'\"":
-                pos = self.closing(char, pos + 1, escapes=char == '"')
-            elif char == "{":
-                depth += 1
-            elif char == "}":
+            elif char == closer:
                 depth -= 1
                 if depth == 0:
                     return text[open_at + 1 : pos], pos + 1
