@@ -22,14 +22,14 @@ MANUAL_SOURCE = "sagepipe.manual"
 MANUAL_RUN_REQUESTED = "Manual Run Requested"
 
 
-class _Lenient(BaseModel):
+class LenientModel(BaseModel):
     """Event details gain fields over time; unknown fields must not break parsing."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 # ----------------------------------------------------------------------------- GitHub (emitted by the webhook)
-class GitHubCommit(_Lenient):
+class GitHubCommit(LenientModel):
     id: CommitId
     message: str = ""
     timestamp: str | None = None
@@ -37,7 +37,7 @@ class GitHubCommit(_Lenient):
     author: str | None = None
 
 
-class GitHubPushDetail(_Lenient):
+class GitHubPushDetail(LenientModel):
     """The detail of the custom 'GitHub Push' event that functions/github_webhook puts on the bus."""
 
     delivery: str = Field(min_length=1, description="X-GitHub-Delivery of the webhook call")
@@ -55,13 +55,13 @@ class GitHubPushEvent(EventBridgeModel):
 
 
 # ----------------------------------------------------------------------------- manual runs
-class S3ObjectVersion(_Lenient):
+class S3ObjectVersion(LenientModel):
     bucket: str = Field(min_length=3, max_length=63)
     key: str = Field(min_length=1, max_length=1024)
     version_id: str = Field(alias="versionId", min_length=1)
 
 
-class ManualRunDetail(_Lenient):
+class ManualRunDetail(LenientModel):
     commit: CommitId
     data: S3ObjectVersion
     requested_by: str = Field(alias="requestedBy", min_length=1)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The custom events (GitHub push, manual run) are shared with the functions that emit them.
@@ -21,6 +21,7 @@ from common.events import (
     GitHubCommit,
     GitHubPushDetail,
     GitHubPushEvent,
+    LenientModel,
     ManualRunDetail,
     ManualRunEvent,
     S3ObjectVersion,
@@ -51,14 +52,8 @@ CONTENT_CREATING_REASONS = frozenset({"PutObject", "CompleteMultipartUpload", "C
 """S3 creation reasons that mean new content. 'POST Object' (browser form uploads) is left out on purpose."""
 
 
-class _Lenient(BaseModel):
-    """Event details from AWS gain fields over time; unknown fields must not break parsing."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
 # ----------------------------------------------------------------------------- CodeCommit
-class CodeCommitReferenceDetail(_Lenient):
+class CodeCommitReferenceDetail(LenientModel):
     event: Literal["referenceCreated", "referenceUpdated", "referenceDeleted"]
     repository_name: str = Field(alias="repositoryName", min_length=1)
     reference_type: Literal["branch", "tag"] = Field(alias="referenceType")
@@ -76,7 +71,7 @@ S3ObjectCreatedEvent = S3EventNotificationEventBridgeModel
 
 
 # ----------------------------------------------------------------------------- the request from the state machine
-class NormaliseRequest(_Lenient):
+class NormaliseRequest(LenientModel):
     """What the state machine passes: the triggering event as EventBridge delivered it, and the run's identity."""
 
     event: dict[str, Any]
@@ -151,8 +146,11 @@ class CommitRef(BaseModel):
     committed_at: str | None = None
 
 
+TriggerKind = Literal["data", "code", "manual"]
+
+
 class Trigger(BaseModel):
-    kind: Literal["data", "code", "manual"]
+    kind: TriggerKind
     source: str
     event_id: str
     event_time: str

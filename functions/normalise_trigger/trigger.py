@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ValidationError
 
 from common.dynamodb import to_attributes
@@ -34,6 +35,7 @@ from normalise_trigger.models import (
     Settings,
     TrainingConfig,
     Trigger,
+    TriggerKind,
 )
 
 RECORD_SCHEMA_VERSION = 1
@@ -83,6 +85,11 @@ def _iso(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
 
 
+def _trigger(parsed: EventBridgeModel, kind: TriggerKind, **who: str | None) -> Trigger:
+    """The trigger of a run: the event's envelope, and who (or why) from its detail."""
+    return Trigger(kind=kind, source=parsed.source, event_id=parsed.id, event_time=_iso(parsed.time), **who)
+
+
 # ----------------------------------------------------------------------------- data
 def _data_run(event: dict[str, Any], settings: Settings) -> RunInput:
     parsed = _parse(S3ObjectCreatedEvent, event, "S3 Object Created")
@@ -111,14 +118,7 @@ def _data_run(event: dict[str, Any], settings: Settings) -> RunInput:
         raise IgnoredTrigger(f"object {key!r} has no version id: the data bucket must have versioning on")
 
     return RunInput(
-        trigger=Trigger(
-            kind="data",
-            source=parsed.source,
-            event_id=parsed.id,
-            event_time=_iso(parsed.time),
-            actor=detail.requester,
-            source_ip=detail.source_ip_address,
-        ),
+        trigger=_trigger(parsed, "data", actor=detail.requester, source_ip=detail.source_ip_address),
         data=DataVersion(
             bucket=detail.bucket.name,
             key=key,
@@ -144,13 +144,7 @@ def _codecommit_run(event: dict[str, Any], settings: Settings) -> RunInput:
         raise IgnoredTrigger(f"branch {detail.reference_name!r} is not {settings.code_branch!r}")
     commit_id = _full_commit(detail.commit_id)
     return RunInput(
-        trigger=Trigger(
-            kind="code",
-            source=parsed.source,
-            event_id=parsed.id,
-            event_time=_iso(parsed.time),
-            actor=detail.caller_user_arn,
-        ),
+        trigger=_trigger(parsed, "code", actor=detail.caller_user_arn),
         commit=CommitRef(id=commit_id, repository=detail.repository_name, branch=detail.reference_name),
     )
 
@@ -168,23 +162,18 @@ def _github_run(event: dict[str, Any], settings: Settings) -> RunInput:
     if branch != settings.code_branch:
         raise IgnoredTrigger(f"branch {branch!r} is not {settings.code_branch!r}")
     commit_id = _full_commit(detail.after)
-    head = detail.head_commit
+    # The head commit's details describe the run's commit only if it is that commit.
+    head = detail.head_commit if detail.head_commit and detail.head_commit.id == commit_id else None
     return RunInput(
-        trigger=Trigger(
-            kind="code",
-            source=parsed.source,
-            event_id=parsed.id,
-            event_time=_iso(parsed.time),
-            actor=detail.pusher,
-        ),
+        trigger=_trigger(parsed, "code", actor=detail.pusher),
         commit=CommitRef(
             id=commit_id,
             repository=detail.repository,
             branch=branch,
-            author=head.author if head and head.id == commit_id else None,
-            message=_first_line(head.message) if head and head.id == commit_id else None,
-            url=head.url if head and head.id == commit_id else None,
-            committed_at=head.timestamp if head and head.id == commit_id else None,
+            author=head.author if head else None,
+            message=_first_line(head.message) if head else None,
+            url=head.url if head else None,
+            committed_at=head.timestamp if head else None,
         ),
     )
 
@@ -206,14 +195,7 @@ def _manual_run(event: dict[str, Any], settings: Settings) -> RunInput:
     if detail.data.bucket != settings.data_bucket_name:
         raise IgnoredTrigger(f"data is in bucket {detail.data.bucket!r}, not the data bucket")
     return RunInput(
-        trigger=Trigger(
-            kind="manual",
-            source=parsed.source,
-            event_id=parsed.id,
-            event_time=_iso(parsed.time),
-            actor=detail.requested_by,
-            reason=detail.reason,
-        ),
+        trigger=_trigger(parsed, "manual", actor=detail.requested_by, reason=detail.reason),
         commit=CommitRef(id=detail.commit, repository=settings.code_repository, branch=settings.code_branch),
         data=DataVersion(bucket=detail.data.bucket, key=detail.data.key, version_id=detail.data.version_id),
     )
