@@ -69,6 +69,7 @@ from sagepipe.local.adapters import (
 )
 from sagepipe.local.adapters._moto import Internal, original_attribute
 from sagepipe.template import PROJECT_ROOT
+from tests.moto_objects import moto_rule
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -352,22 +353,6 @@ def test_moto_sends_no_event_when_a_delete_marker_is_created(send_event_spy: _Se
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:pipeline"
 
 
-def _rule(targets: list[dict[str, Any]], state: str | None = None) -> Any:
-    rule_class: Any = Rule  # moto's Rule is abstract for mypy (is_created), concrete at runtime
-    return rule_class(
-        name="on-data",
-        account_id=ACCOUNT,
-        region_name=REGION,
-        description=None,
-        event_pattern=json.dumps({"source": ["aws.s3"]}),
-        schedule_exp=None,
-        role_arn=None,
-        event_bus_name="default",
-        state=state,
-        targets=targets,
-    )
-
-
 def _moto_event() -> dict[str, Any]:
     """An event as moto's put_events builds it."""
     return {
@@ -386,7 +371,7 @@ def _moto_event() -> dict[str, Any]:
 
 def test_moto_rules_cannot_deliver_to_a_state_machine() -> None:
     """The gap eventbridge_targets closes: moto's Rule.send_to_targets raises for a Step Functions target."""
-    rule = _rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
+    rule = moto_rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
     event = _moto_event()
     moto_send = original_attribute(Rule, "send_to_targets")
     with pytest.raises(NotImplementedError) as raised:
@@ -400,7 +385,7 @@ def test_moto_rules_cannot_deliver_to_a_state_machine() -> None:
 def test_moto_rules_do_not_handle_state_machine_targets_themselves() -> None:
     """If moto's own send_to_targets stops raising for a state machine, it may now start executions itself, and
     the adapter would start each one twice (it hands moto the other targets only)."""
-    rule = _rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
+    rule = moto_rule([{"Id": "pipeline", "Arn": STATE_MACHINE_ARN}])
     source = inspect.getsource(original_attribute(Rule, "send_to_targets"))
     assert '"states"' not in source, (
         "moto's Rule.send_to_targets now handles Step Functions targets; re-check eventbridge_targets (duplicate "

@@ -41,6 +41,7 @@ from sagepipe.local.provisioner import (
     physical_name,
 )
 from sagepipe.template import PROJECT_ROOT
+from tests.moto_objects import moto_rule
 
 # ============================================================================================== images
 
@@ -688,24 +689,6 @@ def test_an_input_transformer_renders_json() -> None:
     assert json.loads(rendered) == {"dataset": "datasets/a.csv"}
 
 
-def _moto_rule(targets: list[dict[str, Any]], state: str | None = None) -> Any:
-    from moto.events.models import Rule
-
-    rule_class: Any = Rule  # abstract for mypy (is_created), concrete at runtime
-    return rule_class(
-        name="on-data",
-        account_id="123456789012",
-        region_name="us-east-1",
-        description=None,
-        event_pattern=json.dumps({"source": ["aws.s3"]}),
-        schedule_exp=None,
-        role_arn=None,
-        event_bus_name="default",
-        state=state,
-        targets=targets,
-    )
-
-
 def test_targets_moto_serves_still_receive_the_event() -> None:
     """Regression (HEAD 2b8fe08): the wrapper handed moto's own targets the AWS-shaped event, without the
     ingestion-time and Unix time moto's EventTemplateParser needs, so PutEvents matching a rule with an SQS target
@@ -720,7 +703,7 @@ def test_targets_moto_serves_still_receive_the_event() -> None:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         moto_event = {**EVENT, "time": 1_795_000_000, "ingestion-time": 1_795_000_000, "resources": []}
 
-        eventbridge_targets.send_to_targets(_moto_rule([{"Id": "audit", "Arn": arn}]), moto_event)
+        eventbridge_targets.send_to_targets(moto_rule([{"Id": "audit", "Arn": arn}]), moto_event)
 
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert len(messages) == 1
@@ -732,7 +715,7 @@ def test_a_disabled_rule_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(
         eventbridge_targets, "_start_execution", lambda rule, target, event: started.append(target["Arn"])
     )
-    rule = _moto_rule(
+    rule = moto_rule(
         [{"Id": "p", "Arn": "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline"}], state="DISABLED"
     )
     eventbridge_targets.send_to_targets(rule, dict(EVENT))
