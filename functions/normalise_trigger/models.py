@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     data_prefix: str = ""
     data_trigger_mode: Literal["object", "marker"] = "object"
     data_marker_name: str = "_SUCCESS"
-    training_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    training_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+(-[a-z0-9]+)?\.[a-z0-9]+$")
     training_instance_count: int = Field(default=1, ge=1, le=1)
     training_volume_size_gb: int = Field(default=30, ge=1, le=16384)
     training_max_runtime_seconds: int = Field(ge=1, le=28 * 24 * 3600)
@@ -165,3 +165,10 @@ class TrainingConfig(BaseModel):
     volume_size_gb: int = Field(serialization_alias="volumeSizeGb")
     max_runtime_seconds: int = Field(serialization_alias="maxRuntimeSeconds")
     hyperparameters: dict[str, str]
+    volume_encrypted_with_pipeline_key: bool = Field(
+        serialization_alias="volumeEncryptedWithPipelineKey",
+        description=(
+            "Whether Train sends VolumeKmsKeyId: SageMaker refuses it for an instance type with local storage, "
+            "whose NVMe volumes are encrypted by the instance's hardware instead (common.instance_storage)"
+        ),
+    )

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ValidationError
 
 from common.dynamodb import to_attributes
+from common.instance_storage import has_local_storage
 from normalise_trigger.models import (
     CODECOMMIT_SOURCE,
     CODECOMMIT_STATE_CHANGE,
@@ -265,6 +266,7 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
         volume_size_gb=settings.training_volume_size_gb,
         max_runtime_seconds=settings.training_max_runtime_seconds,
         hyperparameters=settings.training_hyperparameters,
+        volume_encrypted_with_pipeline_key=not has_local_storage(settings.training_instance_type),
     )
     base = to_attributes(
         {

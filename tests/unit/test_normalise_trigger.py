@@ -186,3 +186,23 @@ def test_bad_hyperparameter_settings_fail_loudly(hyperparameters: str) -> None:
 def test_a_bad_instance_type_setting_fails_loudly() -> None:
     with pytest.raises(ValidationError):
         _settings(training_instance_type="m5.large")
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "encrypted_with_pipeline_key"),
+    [("ml.m5.large", True), ("ml.c5.2xlarge", True), ("ml.g5.xlarge", False), ("ml.p4d.24xlarge", False)],
+)
+def test_the_run_says_whether_the_training_volume_takes_the_pipeline_key(
+    instance_type: str, encrypted_with_pipeline_key: bool
+) -> None:
+    """Given an instance type, when a run is normalised, then the training config says whether Train may send
+    VolumeKmsKeyId: not for a type with local NVMe storage, which SageMaker refuses it for."""
+    decision = _decide(_sample("s3-object-created.json"), training_instance_type=instance_type)
+    training = decision.payload["training"]
+    assert training["instanceType"] == instance_type
+    assert training["volumeEncryptedWithPipelineKey"] is encrypted_with_pipeline_key
+
+
+def test_a_hyphenated_instance_family_is_a_valid_setting() -> None:
+    """Given an instance type whose family has a hyphen (ml.p6-b200.48xlarge), then the settings accept it."""
+    assert _settings(training_instance_type="ml.p6-b200.48xlarge").training_instance_type == "ml.p6-b200.48xlarge"

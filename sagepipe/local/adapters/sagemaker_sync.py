@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 from urllib.parse import urlparse
 
+from botocore.exceptions import ClientError
+
 from sagepipe.local import context
 from sagepipe.local.adapters import fault_injection
 from sagepipe.local.adapters._moto import Internal, check_all
@@ -190,6 +192,31 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any]) -> None:
     )
 
 
+LOCAL_STORAGE_VOLUME_KEY_MESSAGE: Final = (
+    "You can't request a VolumeKmsKeyId when using an instance type with local storage."
+)
+"""SageMaker's answer to a VolumeKmsKeyId with an instance-store instance type (botocore's SageMaker model,
+`ResourceConfig.VolumeKmsKeyId`: "You can't request a VolumeKmsKeyId when using an instance type with local
+storage")."""
+
+
+def refuse_volume_key_with_local_storage(resource_config: dict[str, Any]) -> None:
+    """Refuse VolumeKmsKeyId for an instance type with instance store volumes, as SageMaker does.
+
+    Whether a type has them is asked of the emulator's EC2 (DescribeInstanceTypes, InstanceStorageSupported),
+    not of sagepipe's own table, so that the pipeline's rule is tested against an independent answer.
+    """
+    instance_type = str(resource_config.get("InstanceType", ""))
+    if not resource_config.get("VolumeKmsKeyId") or not instance_type.startswith("ml."):
+        return
+    try:
+        answer = context.current().client("ec2").describe_instance_types(InstanceTypes=[instance_type[3:]])
+    except ClientError:
+        return  # a type EC2 does not list (ml.p3.2xlarge): SageMaker's own fleet, nothing to refuse locally
+    if any(item.get("InstanceStorageSupported") for item in answer.get("InstanceTypes", [])):
+        raise client_error("ValidationException", LOCAL_STORAGE_VOLUME_KEY_MESSAGE)
+
+
 def describe(name: str) -> dict[str, Any]:
     """DescribeTrainingJob as Step Functions presents it (timestamps in epoch milliseconds)."""
     response = dict(context.current().client("sagemaker").describe_training_job(TrainingJobName=name))
@@ -241,6 +268,7 @@ class SageMakerTask(LocalSyncTask):
             raise client_error("ValidationException", f"{self.resource.api_action} is not supported locally")
         params = copy.deepcopy(normalised_parameters)
         name = params["TrainingJobName"]
+        refuse_volume_key_with_local_storage(params.get("ResourceConfig", {}))
         backend = _backend(resource_runtime_part.account, resource_runtime_part.region)
         if name in backend.training_jobs:
             raise client_error(
