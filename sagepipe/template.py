@@ -31,6 +31,10 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     "CodeRepositoryName": "example-org/training-code",
     "NotificationEmail": "ml-team@example.com",
     "DataTriggerMode": "marker",
+    "NormaliseTriggerReservedConcurrency": "50",
+    "DigestArtifactReservedConcurrency": "10",
+    "StageDatasetReservedConcurrency": "10",
+    "GitHubWebhookReservedConcurrency": "10",
 }
 
 
@@ -179,3 +183,32 @@ def write_translations(out_dir: Path) -> TranslatedTemplates:
     # to the project root, so the copy lives next to the original's resources.
     paths.template_all_features.write_text(yaml.safe_dump(all_features, sort_keys=False), encoding="utf-8")
     return paths
+
+
+LAMBDA_UNRESERVED_MINIMUM = 100
+"""Lambda keeps at least this many concurrent executions unreserved in every account and region: a
+reservation that would leave fewer fails ("decreases account's UnreservedConcurrentExecution below its
+minimum value of [100]"). https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html"""
+
+
+def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, int]:
+    """The concurrent executions each function of the stack reserves, with these parameter values.
+
+    Functions behind a false Condition, or whose reservation resolves to AWS::NoValue, reserve nothing and
+    are left out.
+    """
+    from sagepipe.local.intrinsics import NO_VALUE, Resolver
+
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    resolver = Resolver(template, parameter_values(template, overrides), pseudo | {"AWS::StackName": "sagepipe"})
+    reserved: dict[str, int] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") not in {"AWS::Serverless::Function", "AWS::Lambda::Function"}:
+            continue
+        if not resolver.resource_enabled(resource):
+            continue
+        value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
+        resolved = NO_VALUE if value is None else resolver.resolve(value)
+        if resolved is not NO_VALUE and resolved != "":
+            reserved[logical_id] = int(resolved)
+    return reserved

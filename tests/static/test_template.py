@@ -73,10 +73,11 @@ def test_no_statement_grants_a_wildcard_action(all_features: bool) -> None:
             assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, owner
 
 
-def test_wildcard_resources_are_only_for_actions_that_have_no_resource() -> None:
-    """'*' resources are only allowed for actions AWS does not scope to a resource."""
-    resource_less = {
+RESOURCE_LESS_ACTIONS = frozenset(
+    {
         "ecr:GetAuthorizationToken",
+        "ecr-public:GetAuthorizationToken",
+        "sts:GetServiceBearerToken",
         "cloudwatch:PutMetricData",
         "logs:CreateLogDelivery",
         "logs:DeleteLogDelivery",
@@ -87,6 +88,28 @@ def test_wildcard_resources_are_only_for_actions_that_have_no_resource() -> None
         "logs:PutResourcePolicy",
         "logs:UpdateLogDelivery",
     }
+)
+"""Actions granted on '*': each has no resource type to scope it to (Service Authorization Reference)."""
+
+
+def test_the_resource_less_actions_have_no_resource_type_in_the_service_authorization_reference() -> None:
+    """Given cfn-lint's copy of the Service Authorization Reference, then every action the template grants on
+    '*' has no resource type there. cloudwatch:PutMetricData is the exception: it lists a resource type that
+    PutMetricData requests do not name, so it is scoped by its cloudwatch:namespace condition instead."""
+    from importlib.resources import files
+
+    reference = json.loads(files("cfnlint").joinpath("data/AdditionalSpecs/Policies.json").read_text())
+    scoped = {
+        action
+        for action in RESOURCE_LESS_ACTIONS - {"cloudwatch:PutMetricData"}
+        if reference[action.split(":")[0]]["Actions"][action.split(":")[1].lower()].get("Resources")
+    }
+    assert not scoped, f"these actions can be scoped to a resource: {sorted(scoped)}"
+
+
+def test_wildcard_resources_are_only_for_actions_that_have_no_resource() -> None:
+    """'*' resources are only allowed for actions AWS does not scope to a resource."""
+    resource_less = RESOURCE_LESS_ACTIONS
     for owner, statement in _statements(_translated(True)):
         if statement["Effect"] == "Allow" and statement.get("Resource") == "*" and owner != "PipelineKey":
             assert set(_actions(statement)) <= resource_less, f"{owner}: {statement.get('Sid')}"
