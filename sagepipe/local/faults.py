@@ -2,8 +2,10 @@
 
 A test arms faults on the running local runtime (`context.current().faults`): a named integration fails its
 first N calls with an AWS error code, as the service would answer, or hangs past its state's timeout. The
-Task state sees exactly what it would see on AWS (moto's own integration code names the error, for example
-`DynamoDB.ProvisionedThroughputExceededException`), and its Retry and Catch decide what happens next.
+Task state sees exactly what it would see on AWS (the error named as Step Functions names it, by
+sagepipe.error_names: `DynamoDB.ProvisionedThroughputExceededException`, or `Ecr.EcrException` for ECR's
+unmodelled ThrottlingException), and its Retry and Catch decide what happens next. Only codes the error table
+lists for the integration can be injected, so a test cannot exercise an error AWS would never send.
 
 The clock (`context.current().clock`) scales the waits of Retry policies, and can give a state a shorter
 timeout, so that a test of four retries with backoff takes milliseconds. The definition is never changed: the
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from botocore.exceptions import ClientError
+
+from sagepipe import error_names
 
 INTEGRATIONS: Final = frozenset(
     {
@@ -46,10 +50,6 @@ SYNC_INTEGRATIONS: Final = frozenset({"codebuild:startBuild", "sagemaker:createT
 MAX_HANG_SECONDS: Final = 30.0
 """A hung call is released after this long at most (or when the plan is cleared), so no thread lingers."""
 
-_SERVER_ERRORS: Final = frozenset(
-    {"InternalServerError", "InternalServerErrorException", "InternalError", "InternalFailure", "ServiceException"}
-)
-
 
 @dataclass(frozen=True)
 class Fault:
@@ -58,7 +58,8 @@ class Fault:
     integration: str
     """One of INTEGRATIONS."""
     error: str | None = None
-    """The AWS error code the service answers with (ProvisionedThroughputExceededException, Throttled, ...)."""
+    """The AWS error code the service answers with (ProvisionedThroughputExceededException, Throttled, ...): one
+    that sagepipe.error_names lists for the integration."""
     times: int | None = 1
     """How many matching calls fail (the first ones); None: every matching call."""
     state: str | None = None
@@ -75,6 +76,11 @@ class Fault:
             raise ValueError(f"unknown integration {self.integration!r}; one of {sorted(INTEGRATIONS)}")
         if self.hang == bool(self.error):
             raise ValueError("a fault either fails with an error code or hangs")
+        if self.error and self.error not in error_names.codes(self.integration):
+            raise ValueError(
+                f"{self.integration} does not answer {self.error!r} in sagepipe.error_names; "
+                f"one of {sorted(error_names.codes(self.integration))}"
+            )
         if self.hang and not self.state:
             raise ValueError("a hanging fault names its state, whose timeout is shortened for this run")
         if self.after_call and self.integration not in SYNC_INTEGRATIONS:
@@ -161,7 +167,7 @@ class FaultPlan:
 def injected_error(call: InjectedCall, operation: str) -> ClientError:
     """The error response the service would send, as botocore raises it."""
     code = str(call.fault.error)
-    status = 500 if code in _SERVER_ERRORS else 400
+    status = error_names.http_status(call.integration, code)
     response = {
         "Error": {"Code": code, "Message": f"{code} (injected by the local fault plan)"},
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},

@@ -63,6 +63,7 @@ from sagepipe.local.adapters import (
     s3_bucket_policy,
     s3_events,
     sagemaker_sync,
+    service_errors,
     service_tasks,
     task_clients,
     task_timeouts,
@@ -865,7 +866,7 @@ def test_the_failures_sync_tasks_raise_are_built_from_moto_s_types() -> None:
         "moto's FailureEventException no longer reads error and cause from taskFailedEventDetails; re-check _sync_task"
     )
     error = _sync_task.service_error(
-        task, env, "CodeBuild", _sync_task.client_error("ResourceNotFoundException", "Project cannot be found: x")
+        task, env, "codebuild", _sync_task.client_error("ResourceNotFoundException", "Project cannot be found: x")
     )
     pair = error.extract_error_cause_pair()
     assert pair is not None
@@ -1047,6 +1048,104 @@ def test_task_timeouts_gives_states_timeout_and_keeps_dynamodb_s_own_errors() ->
     throttled = ClientError(response, "UpdateItem")
     named = task_timeouts._from_error(task, _failure_env(), throttled).error_name.error_name
     assert named == "DynamoDB.ProvisionedThroughputExceededException"
+
+
+# ----------------------------------------------------------------------------------------------- service_errors
+
+_SERVICE_MODULE = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+
+
+def _service_class(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(f"{_SERVICE_MODULE}.{module}"), name)
+
+
+def _answer(code: str, status: int = 400) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": f"{code} happened"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "r-1"},
+    }
+    return ClientError(response, "Call")
+
+
+def _function_error(error_type: str) -> Exception:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils import (
+        LambdaFunctionErrorException,
+    )
+
+    payload = json.dumps({"errorMessage": "Task timed out after 3.00 seconds", "errorType": error_type})
+    return LambdaFunctionErrorException(function_error="Unhandled", payload=payload)
+
+
+def test_moto_names_optimised_integration_errors_from_the_code_alone() -> None:
+    """The gap service_errors closes: moto names DynamoDB errors DynamoDB.<Code>, SNS errors SNS.<Code>Exception
+    and Lambda errors Lambda.<Code>, whatever the Java SDK 1.x models; a timed-out function keeps its errorType."""
+    dynamodb = original_attribute(
+        _service_class("state_task_service_dynamodb", "StateTaskServiceDynamoDB"), "_error_cause_from_client_error"
+    )
+    error, cause = dynamodb(_answer("InternalServerError", 500))
+    assert error == "DynamoDB.InternalServerError", f"moto now names it {error}: re-check adapter service_errors"
+    assert cause.endswith(
+        "(Service: AmazonDynamoDBv2; Status Code: 500; Error Code: InternalServerError; Request ID: r-1; Proxy: null)"
+    )
+    sns_from_error = original_attribute(_service_class("state_task_service_sns", "StateTaskServiceSns"), "_from_error")
+    sns = sns_from_error(_parsed_task("arn:aws:states:::sns:publish"), _failure_env(), _answer("ThrottlingException"))
+    assert sns.error_name.error_name == "SNS.ThrottlingException"
+    lambda_from_error = original_attribute(
+        _service_class("state_task_service_lambda", "StateTaskServiceLambda"), "_from_error"
+    )
+    task = _parsed_task("arn:aws:states:::lambda:invoke")
+    assert lambda_from_error(task, _failure_env(), _answer("AccessDeniedException")).error_name.error_name == (
+        "Lambda.AccessDeniedException"
+    )
+    timed_out = lambda_from_error(task, _failure_env(), _function_error("Sandbox.Timedout"))
+    assert timed_out.error_name.error_name == "Sandbox.Timedout"
+
+
+def _keep(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+    """Restore owner.name after the test, as stored on the class (a staticmethod stays one)."""
+    monkeypatch.setattr(owner, name, owner.__dict__[name])
+
+
+def test_service_errors_names_as_step_functions_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the adapter: the Java SDK 1.x class for a modelled code, the client's base exception for any other,
+    the 1.x cause format, Lambda.Unknown for a function timeout, and a function's own errorType otherwise."""
+    dynamodb_class = _service_class("state_task_service_dynamodb", "StateTaskServiceDynamoDB")
+    sns_class = _service_class("state_task_service_sns", "StateTaskServiceSns")
+    lambda_class = _service_class("state_task_service_lambda", "StateTaskServiceLambda")
+    _keep(monkeypatch, dynamodb_class, "_error_cause_from_client_error")
+    _keep(monkeypatch, sns_class, "_from_error")
+    _keep(monkeypatch, lambda_class, "_from_error")
+    service_errors.install()
+    service_errors.install()
+
+    dynamodb = _parsed_task("arn:aws:states:::dynamodb:putItem")
+    failure = dynamodb._from_error(_failure_env(), _answer("InternalServerError", 500))
+    assert failure.error_name.error_name == "DynamoDB.InternalServerErrorException"
+    details = failure.event_details["taskFailedEventDetails"]
+    assert details["error"] == "DynamoDB.InternalServerErrorException"
+    assert details["cause"] == (
+        "InternalServerError happened (Service: AmazonDynamoDBv2; Status Code: 500; Error Code: InternalServerError; "
+        "Request ID: r-1; Proxy: null)"
+    )
+    assert dynamodb._from_error(_failure_env(), _answer("ValidationException")).error_name.error_name == (
+        "DynamoDB.AmazonDynamoDBException"
+    )
+    sns = _parsed_task("arn:aws:states:::sns:publish")
+    assert sns._from_error(_failure_env(), _answer("Throttled", 429)).error_name.error_name == "SNS.ThrottledException"
+    assert sns._from_error(_failure_env(), _answer("ThrottlingException")).error_name.error_name == (
+        "SNS.AmazonSNSException"
+    )
+    lambda_task = _parsed_task("arn:aws:states:::lambda:invoke")
+    assert lambda_task._from_error(_failure_env(), _answer("AccessDeniedException")).error_name.error_name == (
+        "Lambda.AWSLambdaException"
+    )
+    assert lambda_task._from_error(_failure_env(), _answer("TooManyRequestsException", 429)).error_name.error_name == (
+        "Lambda.TooManyRequestsException"
+    )
+    assert lambda_task._from_error(_failure_env(), _function_error("Sandbox.Timedout")).error_name.error_name == (
+        "Lambda.Unknown"
+    )
+    assert lambda_task._from_error(_failure_env(), _function_error("ValueError")).error_name.error_name == "ValueError"
 
 
 # ---------------------------------------------------------------------------------- local_clock / fault_injection

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sagepipe import error_names
+
 _ROWS: list[dict[str, str]] = []
 
 
@@ -44,7 +46,8 @@ def _describe(scenario: Any) -> str:
         return "hangs past its timeout"
     times = "every call" if fault.times is None else f"{fault.times}×"
     lost = ", after the job started" if fault.after_call else ""
-    return f"{fault.error} ({scenario.kind}, {times}{lost})"
+    name = error_names.error_name(scenario.integration, str(fault.error))
+    return f"{fault.error} → {name} ({scenario.kind}, {times}{lost})"
 
 
 def render() -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import jsonata
 import pytest
 
+from sagepipe import error_names
 from sagepipe.template import PROJECT_ROOT, definition_path, load_template, state_machines
 from train import METRIC_NAMES, metric_regex
 
@@ -92,6 +93,39 @@ def test_every_task_retries_transient_errors_and_catches_everything(
         catch_all = [catcher for catcher in task.get("Catch", []) if "States.ALL" in catcher["ErrorEquals"]]
         assert catch_all, f"{name} has no Catch on States.ALL"
         assert task["Catch"][-1] is catch_all[0], f"{name}: States.ALL must be the last catcher"
+
+
+def _integration(task: dict[str, Any]) -> str:
+    return str(task["Resource"]).removeprefix("arn:aws:states:::").removesuffix(".sync")
+
+
+def test_every_retry_lists_exactly_the_transient_errors_aws_names_for_its_integration(
+    states: dict[str, dict[str, Any]],
+) -> None:
+    """Given every Task, then its Retry names are the transient failures its integration can raise, named as Step
+    Functions names them (sagepipe.error_names, sources in docs/error-names.md): none missing, none that AWS
+    never emits, and no permanent one."""
+    for name, task in states.items():
+        if task["Type"] != "Task":
+            continue
+        integration = _integration(task)
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        never_emitted = retried - error_names.names_emitted(integration)
+        assert not never_emitted, f"{name} retries names AWS never emits for {integration}: {sorted(never_emitted)}"
+        missing = error_names.transient_names(integration) - retried
+        assert not missing, f"{name} does not retry transient errors of {integration}: {sorted(missing)}"
+        permanent = retried - error_names.transient_names(integration)
+        assert not permanent, f"{name} retries permanent errors: {sorted(permanent)}"
+
+
+def test_every_catch_names_an_error_aws_emits_for_its_integration(states: dict[str, dict[str, Any]]) -> None:
+    """A Catch on a name AWS never emits would never fire: the failure would take the catch-all instead."""
+    for name, task in states.items():
+        if task["Type"] != "Task":
+            continue
+        caught = {error for catcher in task["Catch"] for error in catcher["ErrorEquals"]} - {"States.ALL"}
+        never_emitted = caught - error_names.names_emitted(_integration(task))
+        assert not never_emitted, f"{name} catches names AWS never emits: {sorted(never_emitted)}"
 
 
 def test_every_failure_reaches_the_recorded_notified_failure_branch(

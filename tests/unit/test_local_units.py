@@ -453,9 +453,13 @@ def test_sdk_service_names_are_the_java_sdk_client_names(service: str, name: str
         ("s3", "NoSuchKey", "S3.NoSuchKeyException"),
         ("ecr", "ImageNotFoundException", "Ecr.ImageNotFoundException"),
         ("dynamodb", "ResourceNotFoundException", "DynamoDb.ResourceNotFoundException"),
+        ("ecr", "ThrottlingException", "Ecr.EcrException"),
+        ("s3", "SlowDown", "S3.S3Exception"),
+        ("s3", "InternalError", "S3.S3Exception"),
     ],
 )
-def test_sdk_error_names_end_in_exception(service: str, code: str, name: str) -> None:
+def test_sdk_error_names_are_the_java_sdk_2_exception_classes(service: str, code: str, name: str) -> None:
+    """A code the service models is named after its class, any other after the client's base exception."""
     assert aws_sdk.sdk_error_name(service, code) == name
 
 

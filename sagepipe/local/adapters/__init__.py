@@ -29,6 +29,7 @@ def install_all(emulator: Emulator) -> None:
         s3_events,
         sagemaker_sync,
         server_dispatch,
+        service_errors,
         service_tasks,
         task_clients,
         task_timeouts,
@@ -52,6 +53,7 @@ def install_all(emulator: Emulator) -> None:
         service_tasks,
         task_clients,
         task_timeouts,
+        service_errors,
         local_clock,
         fault_injection,
     ):
@@ -73,6 +75,7 @@ ADAPTER_MODULES = (
     "service_tasks",
     "task_clients",
     "task_timeouts",
+    "service_errors",
     "local_clock",
     "fault_injection",
 )

@@ -25,6 +25,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from sagepipe import error_names
 from sagepipe.local.adapters._moto import Internal
 
 MOTO_INTERNALS: Final = (
@@ -122,18 +123,25 @@ def task_failed(task: StateTaskServiceCallback, env: Any, cause: Any) -> Failure
     )
 
 
-def service_error(
-    task: StateTaskServiceCallback, env: Any, service_label: str, error: ClientError
-) -> FailureEventException:
-    """An API error of an optimised integration: `<Service>.<Code>Exception`, as Step Functions names them."""
-    code = error.response["Error"]["Code"]
-    name = f"{service_label}.{code if code.endswith('Exception') else code + 'Exception'}"
+def service_error(task: Any, env: Any, service: str, error: ClientError) -> FailureEventException:
+    """An API error of an optimised integration, named and described as Step Functions does (the Java SDK 1.x
+    exception class; sagepipe.error_names)."""
+    naming = error_names.service(service, "optimised")
+    code = str(error.response["Error"]["Code"])
     metadata = error.response.get("ResponseMetadata", {})
-    cause = (
-        f"{error.response['Error'].get('Message', '')} (Service: {service_label}, "
-        f"Status Code: {metadata.get('HTTPStatusCode', 400)}, Error Code: {code}, "
-        f"Request ID: {metadata.get('RequestId', '')})"
+    name = error_names.error_name(naming, code)
+    cause = error_names.error_cause(
+        naming,
+        code,
+        message=error.response["Error"].get("Message", ""),
+        status=metadata.get("HTTPStatusCode", 400),
+        request_id=metadata.get("RequestId", ""),
     )
+    return named_failure(task, env, name, cause)
+
+
+def named_failure(task: Any, env: Any, name: str, cause: str) -> FailureEventException:
+    """A task failure with this error name and cause, as moto's Catch, Retry and history read it."""
     return FailureEventException(
         failure_event=FailureEvent(
             env=env,
@@ -160,6 +168,8 @@ class LocalSyncTask(StateTaskServiceCallback):
     """A service integration the local runtime runs itself, supporting request-response and .sync."""
 
     service_label: str = ""
+    service: str = ""
+    """The botocore name of the service, which names its errors (sagepipe.error_names)."""
     supported: ClassVar[dict[str, set[str]]] = {}
 
     def __init__(self) -> None:
@@ -181,7 +191,7 @@ class LocalSyncTask(StateTaskServiceCallback):
 
     def _from_error(self, env: Any, ex: Exception) -> Any:
         if isinstance(ex, ClientError):
-            return service_error(self, env, self.service_label, ex).failure_event
+            return service_error(self, env, self.service, ex).failure_event
         return super()._from_error(env=env, ex=ex)
 
     def _eval_integration_pattern(

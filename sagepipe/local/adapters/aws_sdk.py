@@ -10,27 +10,28 @@ What this adapter does
     * Maps parameters onto the operation's input shape with botocore's service model, member by member
       and recursively (case-insensitive, as Step Functions' own mapping is), and turns the response's
       member names into PascalCase, with timestamps as ISO 8601 strings.
-    * Names errors as the Step Functions docs specify: `<ServiceName>.<ErrorCode>`, the service name in
-      the PascalCase of the Java SDK v2 client (Ecr, S3, DynamoDb, SecretsManager, AcmPca), and the error
-      code with an `Exception` suffix when it has none (`S3.NoSuchKeyException`).
-      https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+    * Names errors as Step Functions does (sagepipe.error_names, sources in docs/error-names.md): the Java SDK
+      2.x client's exception class, `<Service>.<Shape>Exception` for a code the service models
+      (`S3.NoSuchKeyException`, `Ecr.ImageNotFoundException`) and the client's base exception for any other
+      code (`Ecr.EcrException`, `S3.S3Exception`), with the 2.x cause format.
 
     * Keeps the Java SDK's handling of S3's CopySource: Step Functions sends the caller's URL-encoded
       string as is, while botocore would URL-encode it a second time; the adapter hands botocore the parsed
       bucket, key and version, which it encodes once.
 
 How it differs from AWS
-    The cause string follows the Java SDK's format but the request ids are moto's.
+    The cause string follows the Java SDK's format but the request ids are moto's, and it has no
+    `(SDK Attempt Count: N)` suffix (seen in a 2025 recording; the local client does not retry).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlparse
 
+from sagepipe import error_names
 from sagepipe.local.adapters._moto import Internal, check_all, replace_attribute
 
 ADAPTER = "aws_sdk"
@@ -133,17 +134,12 @@ def _sfn_scalar(value: Any) -> Any:
 
 def sdk_service_name(service: str) -> str:
     """The service name in AWS SDK error names: the Java SDK v2 client's PascalCase (ECR -> Ecr)."""
-    service_id = service_model(service).service_id
-    words: list[str] = []
-    for part in re.split(r"[\s\-_]+", str(service_id)):
-        # Split acronym runs from capitalised words: "DynamoDB" -> Dynamo, DB; "ACMPCA" stays one word.
-        words += re.findall(r"[A-Z0-9]+(?![a-z])|[A-Z]?[a-z0-9]+", part) or [part]
-    return "".join(word[:1].upper() + word[1:].lower() for word in words if word)
+    return error_names.sdk_service_name(service)
 
 
 def sdk_error_name(service: str, error_code: str) -> str:
-    code = error_code.rsplit(":", maxsplit=1)[-1]
-    return f"{sdk_service_name(service)}.{code if code.endswith('Exception') else code + 'Exception'}"
+    """The error Step Functions reports when an aws-sdk call to `service` answers with `error_code`."""
+    return error_names.error_name(error_names.service(service, "aws-sdk"), error_code)
 
 
 def parse_copy_source(copy_source: str) -> dict[str, str]:
@@ -185,14 +181,18 @@ def _from_error(self: Any, env: Any, ex: Exception) -> Any:
 
     if not isinstance(ex, ClientError):
         return _original_from_error(self, env, ex)
-    service = self.resource.api_name
-    error = sdk_error_name(service, ex.response["Error"]["Code"])
+    service = error_names.service(self.resource.api_name, "aws-sdk")
+    code = str(ex.response["Error"]["Code"])
     metadata = ex.response.get("ResponseMetadata", {})
-    cause = (
-        f"{ex.response['Error'].get('Message', '')} (Service: {sdk_service_name(service)}, "
-        f"Status Code: {metadata.get('HTTPStatusCode')}, Request ID: {metadata.get('RequestId')})"
+    cause = error_names.error_cause(
+        service,
+        code,
+        message=ex.response["Error"].get("Message", ""),
+        status=metadata.get("HTTPStatusCode"),
+        request_id=metadata.get("RequestId"),
+        host_id=metadata.get("HostId"),
     )
-    return self._get_task_failure_event(env=env, error=error, cause=cause)
+    return self._get_task_failure_event(env=env, error=error_names.error_name(service, code), cause=cause)
 
 
 _original_from_error: Any = None

@@ -188,6 +188,7 @@ def _snapshot(build: dict[str, Any]) -> dict[str, Any]:
 
 class CodeBuildTask(LocalSyncTask):
     service_label = "CodeBuild"
+    service = "codebuild"
     supported: ClassVar[dict[str, set[str]]] = {
         "startbuild": {
             "ProjectName",

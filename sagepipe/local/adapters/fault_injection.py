@@ -9,9 +9,9 @@ What this adapter does
     Wraps `StateTaskService._before_eval_execution`, which every Task integration calls after scheduling
     and starting the task (so the history has TaskScheduled and TaskStarted, as on AWS) and just before
     calling the service. If an armed fault matches the call (integration, and state when the fault names
-    one), the call either raises the service's error response as botocore would (moto's own integration
-    code then names it, `DynamoDB.<Code>`, `SNS.<Code>Exception`, `Lambda.<Code>`, and the aws-sdk and .sync
-    adapters name theirs), or blocks until the state's (shortened) timeout has passed and the test lets it
+    one), the call either raises the service's error response as botocore would (named then as Step Functions
+    names it, by the service_errors, aws_sdk and .sync adapters through sagepipe.error_names), or blocks until
+    the state's (shortened) timeout has passed and the test lets it
     go. A call let go after its state timed out still reaches the service: a late writer, as on AWS;
     `_eval_execution` is wrapped to keep how that late call went.
     The .sync integrations call `after_call` once their job has started, for faults where the job starts

@@ -235,6 +235,7 @@ def describe(name: str) -> dict[str, Any]:
 
 class SageMakerTask(LocalSyncTask):
     service_label = "SageMaker"
+    service = "sagemaker"
     supported: ClassVar[dict[str, set[str]]] = {
         "createtrainingjob": {
             "AlgorithmSpecification",
