@@ -3,8 +3,9 @@
 In marker mode a dataset is a prefix, and only its marker object (for example `_SUCCESS`) starts a run. The
 run trains on every object under the prefix as of the marker: for each key, the latest version written no
 later than the marker, unless that version is a delete marker. Objects written after the marker belong to
-the next dataset version, not this run. The chosen versions are copied into the run's input prefix, and a
-manifest of (key, version, etag, size) is written beside it; its sha256 goes into the audit record.
+the next dataset version, not this run. The chosen versions are copied into the run's input prefix (in parts
+when one is over CopyObject's 5 GiB limit: object_copy.py), and a manifest of (key, version, etag, size) is
+written beside it; its sha256 goes into the audit record.
 
 S3 reports times to the second (HeadObject's Last-Modified is an HTTP date), so times are compared to the
 second: an object written in the same second as its marker counts as written before it. A writer that adds
@@ -16,6 +17,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from stage_dataset.object_copy import COPY_OBJECT_MAX_BYTES, PART_BYTES, ObjectVersion, copy_version
 
 MANIFEST_NAME = "manifest.json"
 
@@ -97,8 +100,13 @@ def stage_dataset(
     marker_version_id: str,
     artifacts_bucket: str,
     input_prefix: str,
+    copy_object_max_bytes: int = COPY_OBJECT_MAX_BYTES,
+    part_bytes: int = PART_BYTES,
 ) -> StagedDataset:
-    """Copy the dataset as of its marker into `input_prefix` (a channel) and write its manifest beside it."""
+    """Copy the dataset as of its marker into `input_prefix` (a channel) and write its manifest beside it.
+
+    Each object is copied in one CopyObject request, or in parts when it is over CopyObject's limit.
+    """
     try:
         marker = s3.head_object(Bucket=data_bucket, Key=marker_key, VersionId=marker_version_id)
     except s3.exceptions.ClientError as error:
@@ -110,11 +118,14 @@ def stage_dataset(
         raise DatasetError(f"the dataset s3://{data_bucket}/{dataset_prefix} has no objects as of its marker")
     channel = input_prefix.rstrip("/") + "/train/"
     for item in objects:
-        s3.copy_object(
-            Bucket=artifacts_bucket,
-            Key=channel + item.key.removeprefix(dataset_prefix),
-            CopySource={"Bucket": data_bucket, "Key": item.key, "VersionId": item.version_id},
-            TaggingDirective="REPLACE",
+        copy_version(
+            s3,
+            ObjectVersion(data_bucket, item.key, item.version_id),
+            artifacts_bucket,
+            channel + item.key.removeprefix(dataset_prefix),
+            size=item.size,
+            copy_object_max_bytes=copy_object_max_bytes,
+            part_bytes=part_bytes,
         )
     manifest = json.dumps(
         {

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from sagepipe.local.images import ImageStore
 
 
+S3_COPY_OBJECT_MAX_BYTES = 5 * 1024**3
+"""5,368,709,120 bytes: the largest source S3's CopyObject copies in one request (Amazon S3 API Reference,
+CopyObject); a larger one fails with InvalidRequest (adapters/s3_copy_limit.py)."""
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """A Lambda function of the template, as the in-process Lambda runtime runs it."""
@@ -67,6 +72,8 @@ class RuntimeContext:
     """Retry waits and timeouts of this local run (tests shorten them; the definition is unchanged)."""
     faults: FaultPlan = field(init=False)
     """Faults tests arm on the integrations (sagepipe.local.faults)."""
+    copy_object_max_bytes: int = S3_COPY_OBJECT_MAX_BYTES
+    """The largest source S3 CopyObject accepts here (AWS's limit; tests lower it to stand for a 5 GiB object)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 
@@ -128,3 +135,8 @@ def current() -> RuntimeContext:
     if _current is None:
         raise RuntimeError("the sagepipe local runtime is not running (start an Emulator first)")
     return _current
+
+
+def copy_object_max_bytes() -> int:
+    """The running runtime's CopyObject limit; AWS's when none runs (moto in process, after an emulator stopped)."""
+    return _current.copy_object_max_bytes if _current is not None else S3_COPY_OBJECT_MAX_BYTES

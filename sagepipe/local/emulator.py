@@ -138,13 +138,14 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset), disarm every fault and restore the clock, keeping the server
-        and adapters."""
+        """Forget every resource (moto's reset), disarm every fault, restore the clock and AWS's limits, keeping
+        the server and adapters."""
         from sagepipe.local import context
 
         runtime = context.current()
         runtime.faults.clear()
         runtime.clock.reset()
+        runtime.copy_object_max_bytes = context.S3_COPY_OBJECT_MAX_BYTES
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -30,7 +31,7 @@ from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.s3 import notifications
-from moto.s3.models import FakeBucket
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback,
@@ -51,6 +52,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
+from sagepipe.local import context as runtime_context
 from sagepipe.local.adapters import (
     ADAPTER_MODULES,
     _sync_task,
@@ -61,6 +63,7 @@ from sagepipe.local.adapters import (
     lambda_runtime,
     program_cache,
     s3_bucket_policy,
+    s3_copy_limit,
     s3_events,
     sagemaker_sync,
     service_errors,
@@ -633,6 +636,104 @@ def test_moto_bucket_permission_passes_no_request_context(monkeypatch: pytest.Mo
     )
     monkeypatch.setattr(IAMPolicyStatement, "is_action_permitted", s3_bucket_policy.is_action_permitted)
     assert s3_bucket_policy.get_permission(bucket, "s3:PutObject", OBJECT) == PermissionResult.NEUTRAL
+
+
+# ----------------------------------------------------------------------------------------------- s3_copy_limit
+
+AWS_COPY_TOO_LARGE = "The specified copy source is larger than the maximum allowable size for a copy source: {}"
+
+
+@pytest.fixture
+def copy_limit_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> runtime_context.RuntimeContext:
+    """The adapter installed (moto's copy_object restored after the test) and a runtime whose limit is 1 KiB."""
+    monkeypatch.setattr(S3Backend, "copy_object", S3Backend.copy_object)
+    s3_copy_limit.install()
+    s3_copy_limit.install()
+    runtime = runtime_context.RuntimeContext(
+        state_dir=tmp_path, endpoint="http://localhost:0", client_factory=lambda _: None
+    )
+    runtime.copy_object_max_bytes = 1024
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    return runtime
+
+
+def test_moto_copy_object_copies_a_source_of_any_size() -> None:
+    """The gap s3_copy_limit closes: moto's S3Backend.copy_object copies a source over S3's 5 GiB copy limit (the
+    source's FakeKey says it is 5 GiB + 1 byte), where S3 answers InvalidRequest."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_object(Bucket="data-bucket", Key="big.csv", Body=b"x,target\n")
+        backend = s3_backends[ACCOUNT]["global"]
+        source = backend.get_object("data-bucket", "big.csv")
+        assert source is not None
+        source.contentsize = runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1
+        assert source.size == runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1, (
+            "moto's FakeKey.size no longer reads contentsize"
+        )
+        original_attribute(S3Backend, "copy_object")(backend, source, "data-bucket", "copy.csv")
+        copied = s3.head_object(Bucket="data-bucket", Key="copy.csv")
+    assert copied["ContentLength"] == len(b"x,target\n"), (
+        "moto now refuses (or changes) a copy over 5 GiB; adapter s3_copy_limit may be redundant: re-check it"
+    )
+
+
+def test_the_adapter_refuses_copy_object_over_the_runtime_s_limit_with_s3_s_error(
+    copy_limit_installed: runtime_context.RuntimeContext,
+) -> None:
+    """Given the adapter and a runtime limit of 1 KiB, when a client copies a source of 1 KiB + 1 byte with
+    CopyObject, then it gets S3's HTTP 400 InvalidRequest with S3's message naming the limit; a source of exactly
+    the limit is copied; and the same large source still copies with UploadPartCopy."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="data-bucket")
+        s3.put_object(Bucket="data-bucket", Key="at-limit.csv", Body=b"a" * 1024)
+        s3.put_object(Bucket="data-bucket", Key="over-limit.csv", Body=b"b" * 1025)
+
+        with pytest.raises(ClientError) as refused:
+            s3.copy_object(Bucket="data-bucket", Key="copy.csv", CopySource="data-bucket/over-limit.csv")
+        s3.copy_object(Bucket="data-bucket", Key="copy-at-limit.csv", CopySource="data-bucket/at-limit.csv")
+
+        upload = s3.create_multipart_upload(Bucket="data-bucket", Key="in-parts.csv")["UploadId"]
+        part = s3.upload_part_copy(
+            Bucket="data-bucket",
+            Key="in-parts.csv",
+            UploadId=upload,
+            PartNumber=1,
+            CopySource="data-bucket/over-limit.csv",
+        )
+        s3.complete_multipart_upload(
+            Bucket="data-bucket",
+            Key="in-parts.csv",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
+        )
+        in_parts = s3.get_object(Bucket="data-bucket", Key="in-parts.csv")["Body"].read()
+        at_limit = s3.head_object(Bucket="data-bucket", Key="copy-at-limit.csv")["ContentLength"]
+
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] == "InvalidRequest"
+    assert error["Error"]["Message"] == AWS_COPY_TOO_LARGE.format(1024)
+    assert at_limit == 1024
+    assert in_parts == b"b" * 1025
+
+
+def test_without_a_running_runtime_the_adapter_applies_aws_s_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto in process, after an emulator installed the adapters and stopped: AWS's 5 GiB limit applies."""
+    error = s3_copy_limit.copy_source_too_large(
+        runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1, runtime_context.S3_COPY_OBJECT_MAX_BYTES
+    )
+    assert error is not None
+    assert str(getattr(error, "message", "")) == AWS_COPY_TOO_LARGE.format(5368709120)
+    assert (
+        s3_copy_limit.copy_source_too_large(
+            runtime_context.S3_COPY_OBJECT_MAX_BYTES, runtime_context.S3_COPY_OBJECT_MAX_BYTES
+        )
+        is None
+    )
+    monkeypatch.setattr(runtime_context, "_current", None)
+    assert runtime_context.copy_object_max_bytes() == 5_368_709_120
 
 
 # ----------------------------------------------------------------------------------------------- codebuild_sync

@@ -58,7 +58,7 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "build", "duplicate", "skip", "marker", "failure"]
+Route = Literal["data", "build", "duplicate", "skip", "marker", "manual", "failure"]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -77,6 +77,7 @@ ROUTE_OF: dict[str, Route] = {
     "RecordSkipped": "skip",
     "NotifySkipped": "skip",
     "StageDataset": "marker",
+    "StageTrainingDataInParts": "manual",
     "RecordFailure": "failure",
     "NotifyFailure": "failure",
 }
@@ -116,6 +117,7 @@ NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "manual": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "duplicate": ("SUCCEEDED", "DUPLICATE", []),
     "skip": ("SUCCEEDED", "SKIPPED", ["SKIPPED"]),
     "failure": ("FAILED", "FAILED", ["FAILED"]),
@@ -283,7 +285,15 @@ class Scenario:
         return f"{self.state}-{self.kind}"
 
 
-ROUTE_ORDER: dict[Route, int] = {"data": 0, "duplicate": 1, "failure": 2, "build": 3, "skip": 4, "marker": 5}
+ROUTE_ORDER: dict[Route, int] = {
+    "data": 0,
+    "duplicate": 1,
+    "manual": 2,
+    "failure": 3,
+    "build": 4,
+    "skip": 5,
+    "marker": 6,
+}
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
 SCENARIOS = sorted(
@@ -312,6 +322,21 @@ def start_run(stack: MatrixStack, route: Route) -> str:
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
     elif route in {"build", "skip"}:
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "manual":
+        # A manual run names no size, so its version is staged in parts. Outside the prefix, the upload starts nothing.
+        key = f"manual/matrix-{name}.csv"
+        version = pipeline.emulator.client("s3").put_object(
+            Bucket=pipeline.data_bucket, Key=key, Body=stack.data.read_bytes()
+        )["VersionId"]
+        pipeline.put_event(
+            "sagepipe.manual",
+            "Manual Run Requested",
+            {
+                "commit": git(stack.repository, "rev-parse", "HEAD"),
+                "requestedBy": "fault-matrix",
+                "data": {"bucket": pipeline.data_bucket, "key": key, "versionId": version},
+            },
+        )
     elif route == "duplicate":
         pipeline.put_event(
             "sagepipe.manual",

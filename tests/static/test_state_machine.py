@@ -312,3 +312,85 @@ def test_dynamodb_expressions_alias_every_reserved_word(states: dict[str, dict[s
             assert not clashing, f"{name}.{field} uses reserved words without #aliases: {sorted(clashing)}"
             checked += 1
     assert checked >= 6
+
+
+# ---------------------------------------------------------------------------------------- staging the data
+COPY_OBJECT_MAX_BYTES = 5_368_709_120
+"""S3 CopyObject copies a source of up to 5 GiB; above it S3 answers InvalidRequest (S3 API Reference, CopyObject)."""
+
+
+def _choose(choice: dict[str, Any], bindings: dict[str, Any]) -> str:
+    for rule in choice["Choices"]:
+        if _evaluate(rule["Condition"], bindings) is True:
+            return str(rule["Next"])
+    return str(choice["Default"])
+
+
+@pytest.mark.parametrize(
+    ("data", "staged_by"),
+    [
+        ({"data_dataset_prefix": {"S": "sets/a/"}, "data_size_bytes": {"N": "0"}}, "StageDataset"),
+        ({"data_size_bytes": {"N": "1"}}, "StageTrainingData"),
+        ({"data_size_bytes": {"N": str(COPY_OBJECT_MAX_BYTES)}}, "StageTrainingData"),
+        ({"data_size_bytes": {"N": str(COPY_OBJECT_MAX_BYTES + 1)}}, "StageTrainingDataInParts"),
+        ({"data_size_bytes": {"N": str(10_000 * COPY_OBJECT_MAX_BYTES)}}, "StageTrainingDataInParts"),
+        ({}, "StageTrainingDataInParts"),
+    ],
+    ids=["marker-mode", "one-byte", "exactly-5-GiB", "5-GiB-and-a-byte", "largest-object", "size-unknown"],
+)
+def test_object_mode_copies_in_one_request_only_what_copy_object_accepts(
+    states: dict[str, dict[str, Any]], data: dict[str, Any], staged_by: str
+) -> None:
+    """Given the data half of a run, then StageInput sends a version of known size up to CopyObject's 5 GiB limit
+    to the one-request copy, and a larger one, or one of unknown size (a manual run), to the copy in parts."""
+    base = {"data_key": {"S": "datasets/train.csv"}, "data_version_id": {"S": "v1"}}
+    assert _choose(states["StageInput"], {"data": base | data}) == staged_by
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "datasets/train.csv",
+        "datasets/deep/nested/é 2026 + spaces.csv",
+        "datasets/" + "n" * 100 + ".csv",
+        "datasets/" + "ü" * 70 + ".parquet",
+    ],
+)
+def test_both_object_mode_stages_write_the_same_file_where_the_function_accepts_it(
+    states: dict[str, dict[str, Any]], key: str
+) -> None:
+    """Given any data key, the copy in parts stages the file StageTrainingData would (the last 63 characters of the
+    name), and its payload is a request the staging function accepts (an object request, inside the run's channel)."""
+    from stage_dataset.app import ObjectRequest, StageRequest
+
+    bindings = {
+        "data": {"data_key": {"S": key}, "data_version_id": {"S": "3HL4kqtJlcpXroDTDmJ"}},
+        "states": {"context": {"Execution": {"Name": "0f8fad5b-d9cb-469f-a165-70867728950e"}}},
+    }
+    one_request = _evaluate(states["StageTrainingData"]["Arguments"]["Key"], bindings)
+    payload = {
+        name: _evaluate(value, bindings)
+        for name, value in states["StageTrainingDataInParts"]["Arguments"]["Payload"].items()
+    }
+    assert payload["destinationKey"] == one_request
+    assert len(one_request.rsplit("/", 1)[-1]) <= 63
+    request = StageRequest.validate_python(payload)
+    assert isinstance(request, ObjectRequest)
+    assert (request.source_key, request.source_version_id) == (key, "3HL4kqtJlcpXroDTDmJ")
+
+
+def test_marker_mode_sends_the_staging_function_a_dataset_request(states: dict[str, dict[str, Any]]) -> None:
+    from stage_dataset.app import DatasetRequest, StageRequest
+
+    bindings = {
+        "data": {
+            "data_dataset_prefix": {"S": "sets/a/"},
+            "data_key": {"S": "sets/a/_SUCCESS"},
+            "data_version_id": {"S": "v1"},
+        },
+        "states": {"context": {"Execution": {"Name": "run-1"}}},
+    }
+    payload = {
+        name: _evaluate(value, bindings) for name, value in states["StageDataset"]["Arguments"]["Payload"].items()
+    }
+    assert isinstance(StageRequest.validate_python(payload), DatasetRequest)

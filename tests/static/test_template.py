@@ -297,3 +297,31 @@ def test_in_marker_mode_only_the_marker_matches_even_when_empty(key: str, size: 
     patterns = _patterns({"DataTriggerMode": "marker"}, bucket="sagepipe-data-example")
     pattern = EventPattern.load(json.dumps(patterns["DataUploaded"]))
     assert pattern.matches_event(event) is matches  # type: ignore[arg-type]
+
+
+def _granted(translated: dict[str, Any], role: str) -> dict[str, set[str]]:
+    """The actions a role's statements allow, by resource (as written in the translated template)."""
+    granted: dict[str, set[str]] = {}
+    for owner, statement in _statements(translated):
+        if owner == role and statement["Effect"] == "Allow":
+            granted.setdefault(json.dumps(statement["Resource"], sort_keys=True), set()).update(_actions(statement))
+    return granted
+
+
+def test_the_staging_function_may_copy_in_parts_into_run_inputs_only() -> None:
+    """Given the staging function's role, then it reads any version of the data bucket, and on the artifacts bucket
+    may only write run inputs, in one request or in parts (s3:PutObject covers CreateMultipartUpload,
+    UploadPartCopy and CompleteMultipartUpload; aborting a failed copy is s3:AbortMultipartUpload: S3 User Guide,
+    "Multipart upload API and permissions"), encrypting with the pipeline key (a multipart upload with SSE-KMS
+    needs kms:GenerateDataKey and kms:Decrypt)."""
+    granted = _granted(_translated(False), "StageDatasetFunctionRole")
+    run_inputs = json.dumps({"Fn::Sub": "${ArtifactsBucket.Arn}/runs/*/input/*"}, sort_keys=True)
+    data_objects = json.dumps({"Fn::Sub": "${DataBucket.Arn}/*"}, sort_keys=True)
+    assert granted[run_inputs] == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    assert granted[data_objects] == {"s3:GetObject", "s3:GetObjectVersion"}
+    on_artifacts = {
+        action for resource, actions in granted.items() if "ArtifactsBucket" in resource for action in actions
+    }
+    assert on_artifacts == {"s3:PutObject", "s3:AbortMultipartUpload"}, "the staging function writes run inputs only"
+    kms = {action for actions in granted.values() for action in actions if action.startswith("kms:")}
+    assert kms == {"kms:Decrypt", "kms:GenerateDataKey"}

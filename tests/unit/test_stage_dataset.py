@@ -158,7 +158,7 @@ def test_the_dataset_is_copied_into_the_channel_with_a_manifest(s3: Any) -> None
 
 def test_an_empty_dataset_or_a_missing_marker_fails_clearly(s3: Any) -> None:
     marker = s3.put_object(Bucket="data-bucket", Key="sets/empty/_SUCCESS", Body=b"")["VersionId"]
-    arguments = {
+    arguments: dict[str, Any] = {
         "data_bucket": "data-bucket",
         "dataset_prefix": "sets/empty/",
         "marker_key": "sets/empty/_SUCCESS",
@@ -169,3 +169,33 @@ def test_an_empty_dataset_or_a_missing_marker_fails_clearly(s3: Any) -> None:
         stage_dataset(s3, marker_version_id=marker, **arguments)
     with pytest.raises(DatasetError, match="is gone"):
         stage_dataset(s3, marker_version_id="no-such-version", **arguments)
+
+
+def test_a_part_over_the_copy_limit_is_copied_in_parts(s3: Any) -> None:
+    """Given a dataset with one part over CopyObject's limit (lowered here: a test cannot write 5 GiB) and one
+    within it, when it is staged, then the large part is copied with UploadPartCopy and the small one with one
+    CopyObject, both byte for byte, and the manifest lists both."""
+    large, small = b"y" * (6 * 1024**2), b"x,target\n1,0\n"
+    for key, body in {"sets/b/large.csv": large, "sets/b/small.csv": small}.items():
+        s3.put_object(Bucket="data-bucket", Key=key, Body=body)
+    marker = s3.put_object(Bucket="data-bucket", Key="sets/b/_SUCCESS", Body=b"")["VersionId"]
+    sent: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+
+    staged = stage_dataset(
+        s3,
+        data_bucket="data-bucket",
+        dataset_prefix="sets/b/",
+        marker_key="sets/b/_SUCCESS",
+        marker_version_id=marker,
+        artifacts_bucket="artifacts-bucket",
+        input_prefix="runs/r3/input/",
+        copy_object_max_bytes=1024,
+        part_bytes=5 * 1024**2,
+    )
+
+    assert sent.count("CopyObject") == 1
+    assert sent.count("UploadPartCopy") == 2
+    for name, body in {"large.csv": large, "small.csv": small}.items():
+        assert s3.get_object(Bucket="artifacts-bucket", Key=f"runs/r3/input/train/{name}")["Body"].read() == body
+    assert staged.as_payload()["objectCount"] == 2
