@@ -167,7 +167,7 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
     data_file: Path | None, working_tree: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
 ) -> None:
     """Run the pipeline end to end: push HEAD, upload training data, follow the run, print its record."""
-    from sagepipe.local.runner import git, snapshot_working_tree, uncommitted_changes
+    from sagepipe.local.git import git, snapshot_working_tree, uncommitted_changes
     from sagepipe.local.sample_data import write_breast_cancer_csv
     from sagepipe.template import PROJECT_ROOT
 

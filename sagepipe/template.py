@@ -197,7 +197,7 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
     Functions behind a false Condition, or whose reservation resolves to AWS::NoValue, reserve nothing and
     are left out.
     """
-    from sagepipe.local.intrinsics import NO_VALUE, Resolver
+    from sagepipe.cloudformation import NO_VALUE, Resolver
 
     pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
     resolver = Resolver(template, parameter_values(template, overrides), pseudo | {"AWS::StackName": "sagepipe"})
@@ -208,7 +208,7 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
         if not resolver.resource_enabled(resource):
             continue
         value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
-        resolved = NO_VALUE if value is None else resolver.resolve(value)
+        resolved: Any = NO_VALUE if value is None else resolver.resolve(value)
         if resolved is not NO_VALUE and resolved != "":
             reserved[logical_id] = int(resolved)
     return reserved

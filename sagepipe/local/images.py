@@ -137,6 +137,11 @@ class ImageStore:
         self.root = root
         self._lock = threading.Lock()
 
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> ImageStore:
+        """The store of the local runtime whose state directory this is."""
+        return cls(state_dir / "images")
+
     def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, str]]]:
         """Check the context and return (context digest, program, copies) before anything is registered."""
         dockerfile = context_dir / "Dockerfile"

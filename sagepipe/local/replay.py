@@ -22,15 +22,15 @@ import copy
 import hashlib
 import hmac
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from sagepipe.local.adapters.s3_events import encode_key
-from sagepipe.local.emulator import ACCOUNT_ID, REGION
-from sagepipe.local.runner import RunError, git
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION
+from sagepipe.local.git import commit_exists, git
+from sagepipe.local.runner import RunError
+from sagepipe.local.s3.events import encode_key
 from sagepipe.local.sample_data import write_breast_cancer_csv
 
 if TYPE_CHECKING:
@@ -39,18 +39,8 @@ if TYPE_CHECKING:
 SEED_TIMEOUT_SECONDS = 120.0
 
 
-def _commit_exists(repository: Path, commit: str) -> bool:
-    result = subprocess.run(
-        ["git", "-C", str(repository), "cat-file", "-e", f"{commit}^{{commit}}"],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode == 0
-
-
 def _local_commit(pipeline: LocalPipeline, commit: str | None, notes: list[str]) -> str:
-    if commit and _commit_exists(pipeline.repository, commit):
+    if commit and commit_exists(pipeline.repository, commit):
         return commit
     head = git(pipeline.repository, "rev-parse", "HEAD")
     notes.append(f"commit {str(commit)[:12]} is not in the local repository: using HEAD {head[:12]}")

@@ -1,4 +1,8 @@
-"""One adapter per gap between moto and AWS, each in its own module.
+"""The composition root of the local runtime: which services the emulator installs, and how they are wired.
+
+The service packages do not know each other: Step Functions routes `codebuild:*` and `sagemaker:*` Task
+resources to the task classes it is given here. The order is the one the patches were written for (each
+patches a different moto class, except the Step Functions engine's, which its package installs in order).
 
 Every adapter module has a docstring naming the gap, a `MOTO_INTERNALS` tuple listing the moto internals it
 touches (each checked by a contract test in tests/contract), and an idempotent `install()`.
@@ -6,79 +10,44 @@ touches (each checked by a contract test in tests/contract), and an idempotent `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Final
 
-if TYPE_CHECKING:
-    from sagepipe.local.emulator import Emulator
+from sagepipe.local import codebuild, dynamodb, eventbridge, lambda_, s3, sagemaker, stepfunctions
+from sagepipe.local.core import server_dispatch
+from sagepipe.local.core.emulator import Emulator
 
-
-def install_all(emulator: Emulator) -> None:
-    """Install every adapter, and create the runtime context they read."""
-    from sagepipe.local import context
-    from sagepipe.local.adapters import (
-        aws_sdk,
-        codebuild_sync,
-        dynamodb_atomic,
-        eventbridge_targets,
-        fault_injection,
-        jsonata,
-        lambda_runtime,
-        local_clock,
-        program_cache,
-        s3_bucket_policy,
-        s3_copy_limit,
-        s3_events,
-        sagemaker_sync,
-        server_dispatch,
-        service_errors,
-        service_tasks,
-        task_clients,
-        task_timeouts,
-    )
-
-    context.set_current(
-        context.RuntimeContext(state_dir=emulator.state_dir, endpoint=emulator.endpoint, client_factory=emulator.client)
-    )
-    for adapter in (
-        server_dispatch,
-        jsonata,
-        program_cache,
-        aws_sdk,
-        dynamodb_atomic,
-        s3_bucket_policy,
-        s3_copy_limit,
-        s3_events,
-        eventbridge_targets,
-        lambda_runtime,
-        codebuild_sync,
-        sagemaker_sync,
-        service_tasks,
-        task_clients,
-        task_timeouts,
-        service_errors,
-        local_clock,
-        fault_injection,
-    ):
-        adapter.install()
-
-
-ADAPTER_MODULES = (
-    "server_dispatch",
-    "jsonata",
-    "program_cache",
-    "aws_sdk",
-    "dynamodb_atomic",
-    "s3_bucket_policy",
-    "s3_copy_limit",
-    "s3_events",
-    "eventbridge_targets",
-    "lambda_runtime",
-    "codebuild_sync",
-    "sagemaker_sync",
-    "service_tasks",
-    "task_clients",
-    "task_timeouts",
-    "service_errors",
-    "local_clock",
-    "fault_injection",
+ADAPTER_MODULES: Final = (
+    "sagepipe.local.core.server_dispatch",
+    "sagepipe.local.stepfunctions.jsonata",
+    "sagepipe.local.stepfunctions.program_cache",
+    "sagepipe.local.stepfunctions.aws_sdk",
+    "sagepipe.local.stepfunctions.service_tasks",
+    "sagepipe.local.stepfunctions.task_clients",
+    "sagepipe.local.stepfunctions.task_timeouts",
+    "sagepipe.local.stepfunctions.service_errors",
+    "sagepipe.local.stepfunctions.local_clock",
+    "sagepipe.local.stepfunctions.fault_injection",
+    "sagepipe.local.dynamodb.atomic",
+    "sagepipe.local.s3.bucket_policy",
+    "sagepipe.local.s3.copy_limit",
+    "sagepipe.local.s3.events",
+    "sagepipe.local.eventbridge.targets",
+    "sagepipe.local.lambda_.runtime",
+    "sagepipe.local.codebuild.adapter",
+    "sagepipe.local.sagemaker.adapter",
 )
+"""Every module that patches moto (tests/contract checks each one's MOTO_INTERNALS)."""
+
+
+def install_all() -> None:
+    """Install every local service into moto (idempotent)."""
+    server_dispatch.install()
+    stepfunctions.install({"codebuild": codebuild.task, "sagemaker": sagemaker.task})
+    for service in (dynamodb, s3, eventbridge, lambda_, codebuild, sagemaker):
+        service.install()
+
+
+def start_emulator(state_dir: Path, *, port: int | None = None) -> Emulator:
+    """A running emulator with every local service installed."""
+    return Emulator(state_dir=state_dir, port=port, install=install_all).start()

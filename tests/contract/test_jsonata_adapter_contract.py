@@ -31,8 +31,8 @@ from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.jsonata import validations
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sagepipe.local.adapters import jsonata as adapter
-from sagepipe.local.adapters._moto import Internal, original_attribute
+from sagepipe.local.core.moto_internals import Internal, original_attribute
+from sagepipe.local.stepfunctions import jsonata as adapter
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local import context
-from sagepipe.local.emulator import Emulator
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import Emulator
+from sagepipe.local.git import git
 from sagepipe.local.provisioner import provision
-from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
+from sagepipe.local.services import start_emulator
 from sagepipe.template import PROJECT_ROOT
 
 
@@ -48,7 +50,7 @@ class TrainingRepository:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    running = Emulator(state_dir=tmp_path_factory.mktemp("emulator")).start()
+    running = start_emulator(tmp_path_factory.mktemp("emulator"))
     yield running
     running.stop()
 

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sagepipe.local.adapters import jsonata as jsonata_adapter
-from sagepipe.local.adapters.jsonata import install
+from sagepipe.local.stepfunctions import jsonata as jsonata_adapter
+from sagepipe.local.stepfunctions.jsonata import install
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 ROLE_ARN = "arn:aws:iam::123456789012:role/sagepipe-local"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local.build import (
+from sagepipe.local.codebuild.executor import (
     SKIP_LOG_PREFIX,
     BuildError,
     BuildRequest,

@@ -8,7 +8,7 @@ The gap
 
 What this adapter does
     `startBuild` (request-response and .sync) records the build in moto's CodeBuild, then runs it on a
-    thread with sagepipe.local.build: the requested commit is checked out from the local git repository and
+    thread with sagepipe.local.codebuild.executor: the requested commit is checked out from the local git repository and
     buildspec.yml runs, except its docker/aws registry commands (see the buildspec's header). When the build
     succeeds, the emulator does the registry's part: the build context (container/) becomes an image in
     the emulator's ECR, tagged IMAGE_TAG, with a digest of the context, and IMAGE_URI and IMAGE_DIGEST are
@@ -25,24 +25,27 @@ How it differs from AWS
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
 from botocore.exceptions import ClientError
 
-from sagepipe.local import context
-from sagepipe.local.adapters import fault_injection
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
-from sagepipe.local.adapters._sync_task import (
+from sagepipe.local.codebuild.provisioning import build_projects
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.images import ImageStore
+from sagepipe.local.stepfunctions import fault_injection
+from sagepipe.local.stepfunctions.aws_sdk import to_sfn_value
+from sagepipe.local.stepfunctions.sync_task import (
+    JobRegistry,
     LocalJob,
     LocalSyncTask,
     client_error,
     millis,
+    sync_resolver,
     task_failed,
     watch_for_abandonment,
 )
-from sagepipe.local.adapters.aws_sdk import to_sfn_value
 
 ADAPTER = "codebuild_sync"
 
@@ -63,8 +66,13 @@ MOTO_INTERNALS: Final = (
     Internal("moto.codebuild.models:CodeBuildBackend.stop_build", parameters=("self", "build_id")),
 )
 
-_local_builds: dict[str, LocalJob] = {}
-_local_lock = threading.Lock()
+
+class LocalBuilds(JobRegistry):
+    """The builds the local runtime is running or ran, by build id (in the runtime context)."""
+
+
+def local_builds() -> LocalBuilds:
+    return context.current().state(LocalBuilds)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -80,12 +88,13 @@ def _register_image(environment: dict[str, str], result: Any) -> dict[str, str]:
     from sagepipe.local.images import manifest_for
 
     runtime = context.current()
+    images = ImageStore.in_state_dir(runtime.state_dir)
     repository_uri = environment.get("IMAGE_REPOSITORY_URI")
     if not repository_uri:
         raise RuntimeError("the build project has no IMAGE_REPOSITORY_URI variable")
     tag = environment.get("IMAGE_TAG") or result.resolved_source_version
     context_dir = result.source_dir / IMAGE_CONTEXT
-    context_digest, _, _ = runtime.images.prepare(context_dir)
+    context_digest, _, _ = images.prepare(context_dir)
     size = sum(path.stat().st_size for path in context_dir.rglob("*") if path.is_file())
     ecr = runtime.client("ecr")
     repository = repository_uri.split("/", 1)[1]
@@ -102,7 +111,7 @@ def _register_image(environment: dict[str, str], result: Any) -> dict[str, str]:
         digest = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"][0][
             "imageDigest"
         ]
-    runtime.images.save(
+    images.save(
         context_dir, digest=digest, repository_uri=repository_uri, tag=tag, commit=result.resolved_source_version
     )
     return {"IMAGE_URI": f"{repository_uri}@{digest}", "IMAGE_DIGEST": digest}
@@ -129,7 +138,7 @@ def _phase_records(result: Any) -> list[dict[str, Any]]:
 def _run_build(
     job: LocalJob, build: dict[str, Any], project: Any, environment: dict[str, str], source_version: str
 ) -> None:
-    from sagepipe.local.build import BuildRequest, run_build
+    from sagepipe.local.codebuild.executor import BuildRequest, run_build
 
     runtime = context.current()
     if runtime.repository is None:
@@ -216,7 +225,7 @@ class CodeBuildTask(LocalSyncTask):
             return
         runtime = context.current()
         name = normalised_parameters["ProjectName"]
-        project = runtime.build_projects.get(name)
+        project = build_projects(runtime).get(name)
         account, region = resource_runtime_part.account, resource_runtime_part.region
         if project is None:
             raise client_error("ResourceNotFoundException", f"Project cannot be found: {name}")
@@ -230,9 +239,7 @@ class CodeBuildTask(LocalSyncTask):
             {"name": key, "value": value, "type": "PLAINTEXT"} for key, value in environment.items()
         ]
         build["logs"] = {"groupName": f"/aws/codebuild/{name}", "streamName": stream}
-        job = LocalJob(build["id"])
-        with _local_lock:
-            _local_builds[build["id"]] = job
+        job = local_builds().add(LocalJob(build["id"]))
         # Without a SourceVersion, CodeBuild builds the project's default branch: locally, HEAD.
         source_version = normalised_parameters.get("SourceVersion") or "HEAD"
         job.run_in_background(
@@ -243,8 +250,7 @@ class CodeBuildTask(LocalSyncTask):
 
     def _stop_abandoned_job(self, normalised_parameters: dict[str, Any], task_output: Any) -> None:
         build_id = ((task_output or {}).get("Build") or {}).get("Id")
-        with _local_lock:
-            job = _local_builds.get(str(build_id))
+        job = local_builds().get(str(build_id))
         if job is not None:
             job.cancel.set()
 
@@ -253,13 +259,13 @@ class CodeBuildTask(LocalSyncTask):
     ) -> Any:
         submitted = env.stack.pop()
         build_id = submitted["Build"]["Id"]
-        job = _local_builds[build_id]
+        job = local_builds().get(build_id)
+        if job is None:
+            raise RuntimeError(f"the local runtime is not running build {build_id} (was the emulator reset?)")
         backend = _backend(resource_runtime_part.account, resource_runtime_part.region)
         watch_for_abandonment(env, job, lambda: backend.stop_build(build_id))
 
-        def resolve() -> Any:
-            if not job.done.wait(timeout=1.0):
-                return None
+        def finished() -> Any:
             (build,) = backend.batch_get_builds([build_id])
             if job.error is not None:
                 build.update(
@@ -280,13 +286,14 @@ class CodeBuildTask(LocalSyncTask):
                 return snapshot
             raise task_failed(self, env, snapshot)
 
-        return resolve
+        return sync_resolver(job, finished)
 
 
 def batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
     """moto's batch_get_builds, except that local builds keep their real status instead of SUCCEEDED."""
-    with _local_lock:
-        local = {build_id for build_id in ids if build_id in _local_builds}
+    runtime = context.current_or_none()
+    running = runtime.state(LocalBuilds) if runtime is not None else LocalBuilds()
+    local = {build_id for build_id in ids if running.get(build_id) is not None}
     others = [build_id for build_id in ids if build_id not in local]
     found: list[dict[str, Any]] = original_attribute(type(self), "batch_get_builds")(self, others) if others else []
     for history in self.build_metadata_history.values():
@@ -295,8 +302,8 @@ def batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def stop_build(self: Any, build_id: str) -> dict[str, Any] | None:
-    with _local_lock:
-        job = _local_builds.get(build_id)
+    runtime = context.current_or_none()
+    job = runtime.state(LocalBuilds).get(build_id) if runtime is not None else None
     if job is None:
         stopped: dict[str, Any] | None = original_attribute(type(self), "stop_build")(self, build_id)
         return stopped

@@ -30,21 +30,16 @@ work is left to the emulator. What is faithful to CodeBuild, and where each rule
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import itertools
 import math
 import os
 import re
 import shlex
 import shutil
-import signal
-import stat
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +47,8 @@ from types import TracebackType
 from typing import BinaryIO, Final, Self
 
 import yaml
+
+from sagepipe.local import git, process
 
 __all__ = [
     "SKIP_LOG_PREFIX",
@@ -98,10 +95,8 @@ _PHASE_KEYS: Final = frozenset({"commands", "finally", "on-failure", "run-as", "
 _ON_FAILURE: Final = frozenset({"ABORT", "CONTINUE"})
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-# Timing of the process supervision: every wait below is bounded by one of these or by the build's deadline.
-_POLL_SECONDS: Final = 0.05
-_TERMINATE_GRACE_SECONDS: Final = 2.0
-_REAP_TIMEOUT_SECONDS: Final = 10.0
+_GRACE_SECONDS: Final = 2.0
+"""Between SIGTERM and SIGKILL when a build times out or is stopped."""
 
 # CodeBuild's phase contexts for the ways a build can end early.
 _TIMED_OUT_CONTEXT: Final = {"statusCode": "BUILD_TIMED_OUT", "message": "Build has timed out. "}
@@ -177,7 +172,7 @@ def run_build(request: BuildRequest) -> BuildResult:
     """Run request's buildspec as CodeBuild would, and return the completed build."""
     tools = _check_request(request)
     layout = _Layout.create(request.work_dir)
-    supervisor = _Supervisor(deadline=time.monotonic() + request.timeout_seconds, cancel=request.cancel)
+    supervisor = process.Supervisor.for_seconds(request.timeout_seconds, request.cancel, grace_seconds=_GRACE_SECONDS)
     with _Log(request.log_path) as log:
         return _Build(request, tools, layout, log, supervisor).run()
 
@@ -283,181 +278,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# ---------------------------------------------------------------------------------------------- processes
+# ---------------------------------------------------------------------------------------------- interruptions
 
 
-class _Interrupted(Exception):
-    """The build's deadline passed, or it was cancelled, while a step of DOWNLOAD_SOURCE ran."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class _Supervisor:
-    """Runs processes under the build's deadline and cancel event; no wait in here is unbounded."""
-
-    deadline: float
-    cancel: threading.Event | None
-
-    def interruption(self) -> str | None:
-        if self.cancel is not None and self.cancel.is_set():
-            return STOPPED
-        if time.monotonic() >= self.deadline:
-            return TIMED_OUT
-        return None
-
-    def check(self) -> None:
-        status = self.interruption()
-        if status is not None:
-            raise _Interrupted(status)
-
-    def pause(self) -> None:
-        # An Event wait returns as soon as cancel is set, so StopBuild is seen without a polling delay.
-        if self.cancel is not None:
-            self.cancel.wait(_POLL_SECONDS)
-        else:
-            time.sleep(_POLL_SECONDS)
-
-    def supervise(self, process: subprocess.Popen[bytes]) -> str | None:
-        """Wait for process (a session leader); on timeout or cancel end its process group. Returns why, if so."""
-        interruption: str | None = None
-        while not _has_exited(process.pid):
-            interruption = self.interruption()
-            if interruption is not None:
-                break
-            self.pause()
-        _end_process_group(process, terminate_first=interruption is not None)
-        return interruption
-
-    def run(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: Path, stderr: Path) -> int:
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
-            )
-            interruption = self.supervise(process)
-        if interruption is not None:
-            raise _Interrupted(interruption)
-        return process.returncode
-
-
-def _has_exited(pid: int) -> bool:
-    # WNOWAIT leaves the child unreaped, so its process group id cannot be reused before the group is ended.
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _end_process_group(process: subprocess.Popen[bytes], *, terminate_first: bool) -> None:
-    """End everything the process started: on CodeBuild the container goes away with the build's background jobs."""
-    if terminate_first:
-        _signal_group(process.pid, signal.SIGTERM)
-        grace_ends = time.monotonic() + _TERMINATE_GRACE_SECONDS
-        while not _has_exited(process.pid) and time.monotonic() < grace_ends:
-            time.sleep(_POLL_SECONDS)
-    _signal_group(process.pid, signal.SIGKILL)
-    process.wait(timeout=_REAP_TIMEOUT_SECONDS)
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has already ended
-        os.killpg(pgid, signum)
-
-
-# ---------------------------------------------------------------------------------------------- the source
-
-
-class _SourceError(Exception):
-    """DOWNLOAD_SOURCE failed: the source or the buildspec cannot be had. The build fails with this context."""
-
-    def __init__(self, status_code: str, message: str) -> None:
-        super().__init__(f"{status_code}: {message}")
-        self.context = {"statusCode": status_code, "message": message}
-
-
-@dataclass(frozen=True)
-class _Source:
-    tools: _Tools
-    layout: _Layout
-    supervisor: _Supervisor
-
-    def git(self, *args: str, cwd: Path) -> tuple[int, bytes, str]:
-        """Run git without the caller's GIT_* variables (a hook's GIT_DIR would point it at another repository)."""
-        env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
-        env["GIT_TERMINAL_PROMPT"] = "0"
-        stdout, stderr = self.layout.file("git.stdout"), self.layout.file("git.stderr")
-        returncode = self.supervisor.run([self.tools.git, *args], cwd=cwd, env=env, stdout=stdout, stderr=stderr)
-        return returncode, stdout.read_bytes(), stderr.read_text(errors="replace").strip()
-
-    def checkout(self, repository: Path, source_version: str) -> str:
-        """Clone repository into the source directory and check source_version out; return the commit's SHA."""
-        source, repository = self.layout.source, repository.resolve()
-        # --shared borrows the repository's objects instead of copying them: fast, and nothing is written there.
-        status, _, error = self.git(
-            "clone", "--quiet", "--shared", "--no-checkout", "--", str(repository), str(source), cwd=self.layout.runtime
-        )
-        if status != 0:
-            raise _SourceError("CLIENT_ERROR", f"could not clone {repository}: {error}")
-        status, out, _ = self.git(
-            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{source_version}^{{commit}}", cwd=source
-        )
-        if status != 0:
-            raise _SourceError(
-                "CLIENT_ERROR", f"reference not found for primary source and source version {source_version}"
-            )
-        commit = out.decode().strip()
-        # core.hooksPath: a post-checkout hook the user configured globally has no business in a build.
-        status, _, error = self.git(
-            "-c", f"core.hooksPath={os.devnull}", "checkout", "--quiet", "--detach", commit, cwd=source
-        )
-        if status != 0:
-            raise _SourceError("CLIENT_ERROR", f"could not check out {commit}: {error}")
-        return commit
-
-    def copy_worktree(self, repository: Path, log_path: Path) -> str:
-        """Copy what a commit made now would hold; return "WORKTREE-" and a digest of the paths and contents."""
-        repository = repository.resolve()
-        status, out, error = self.git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=repository)
-        if status != 0:
-            raise _SourceError("CLIENT_ERROR", f"could not list the working tree of {repository}: {error}")
-        digest = hashlib.sha256()
-        self.layout.source.mkdir()
-        # A path is listed once per stage while a merge is in conflict; sorting makes the digest order-free.
-        # This build's own files, should they be inside the repository and not ignored, are not its source.
-        own = (self.layout.runtime.parent, log_path.resolve())
-        for raw in sorted({path for path in out.split(b"\0") if path}):
-            self.supervisor.check()
-            if not any((repository / os.fsdecode(raw)).is_relative_to(path) for path in own):
-                _copy_entry(repository, self.layout.source, raw, digest.update)
-        return "WORKTREE-" + digest.hexdigest()[:16]
-
-
-def _copy_entry(repository: Path, source: Path, raw: bytes, digest: Callable[[bytes], None]) -> None:
-    relative = Path(os.fsdecode(raw))
-    if relative.is_absolute() or ".." in relative.parts:
-        return  # git never lists such a path; refuse to write outside the source directory anyway
-    origin, target = repository / relative, source / relative
-    try:
-        mode = origin.lstat().st_mode
-    except FileNotFoundError:
-        return  # tracked but deleted in the working tree: a commit made now would not have it
-    if stat.S_ISLNK(mode):
-        link = origin.readlink()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(link)
-        digest(b"link\0" + raw + b"\0" + os.fsencode(link) + b"\0")
-    elif stat.S_ISREG(mode):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(origin, target)
-        # The digest is of the copy, which is what gets built even if the original changes meanwhile.
-        executable = b"x" if mode & stat.S_IXUSR else b"-"
-        digest(b"file\0" + executable + raw + b"\0" + str(target.stat().st_size).encode() + b"\0")
-        with target.open("rb") as content:
-            for chunk in iter(lambda: content.read(1 << 20), b""):
-                digest(chunk)
-    # Anything else (a submodule's directory) is not part of this repository's tree.
+_STATUS_OF: Final[dict[process.Interruption, str]] = {"cancelled": STOPPED, "deadline": TIMED_OUT}
 
 
 # ---------------------------------------------------------------------------------------------- the buildspec
@@ -759,7 +583,7 @@ _DRIVER_FILES: Final = ("events", "state", "funcs", "opts", "exports")
 
 
 def _driver_script(spec: _Buildspec, layout: _Layout) -> str:
-    lines = ["# Generated by sagepipe.local.build for one build: CodeBuild's buildspec 0.2 semantics in one bash."]
+    lines = ["# Generated by sagepipe.local.codebuild for one build: CodeBuild's buildspec 0.2 semantics in one bash."]
     lines += [f"__sp_{name}={shlex.quote(str(layout.file(name)))}" for name in _DRIVER_FILES]
     lines.append(f"__sp_skip_prefix={shlex.quote(SKIP_LOG_PREFIX)}")
     lines.append(_DRIVER_FUNCTIONS)
@@ -898,7 +722,7 @@ class _Build:
     """One build, phase by phase; each step records its phases, and run() assembles the result."""
 
     def __init__(
-        self, request: BuildRequest, tools: _Tools, layout: _Layout, log: _Log, supervisor: _Supervisor
+        self, request: BuildRequest, tools: _Tools, layout: _Layout, log: _Log, supervisor: process.Supervisor
     ) -> None:
         self.request, self.tools, self.layout, self.log, self.supervisor = request, tools, layout, log, supervisor
         self.start = _now()
@@ -922,33 +746,46 @@ class _Build:
     def download_source(self) -> _Buildspec | None:
         started = _now()
         self.log.line(f"Entering phase {DOWNLOAD_SOURCE}")
-        source = _Source(self.tools, self.layout, self.supervisor)
         try:
             self.supervisor.check()
             if self.request.source_version is None:
-                self.resolved = source.copy_worktree(self.request.repository, self.request.log_path)
+                # This build's own files, should they be inside the repository and not ignored, are not its source.
+                own = (self.layout.runtime.parent, self.request.log_path.resolve())
+                self.resolved = git.copy_worktree(
+                    self.git, self.request.repository, self.layout.source, exclude=own, check=self.supervisor.check
+                )
                 self.log.line(f"Copied the working tree of {self.request.repository} ({self.resolved})")
             else:
-                self.resolved = source.checkout(self.request.repository, self.request.source_version)
+                self.resolved = git.checkout(
+                    self.git, self.request.repository, self.request.source_version, self.layout.source
+                )
                 self.log.line(f"Checked out {self.resolved} from {self.request.repository}")
             self.log.line(f"CODEBUILD_SRC_DIR={self.layout.source}")
             text, name = _read_buildspec(self.layout.source, self.request.buildspec_path)
             self.log.line(f"YAML location is {name}")
             spec = _parse_buildspec(text, name)
-        except _SourceError as error:
-            self.end_phase(DOWNLOAD_SOURCE, FAILED, started, error.context)
+        except git.GitError as error:
+            self.end_phase(DOWNLOAD_SOURCE, FAILED, started, {"statusCode": "CLIENT_ERROR", "message": str(error)})
             return None
         except _SpecError as error:
             self.end_phase(DOWNLOAD_SOURCE, FAILED, started, {"statusCode": "YAML_FILE_ERROR", "message": str(error)})
             return None
-        except _Interrupted as interrupted:
-            self.ended_as = interrupted.status
-            self.end_phase(DOWNLOAD_SOURCE, interrupted.status, started, _interruption_context(interrupted.status))
+        except process.Interrupted as interrupted:
+            self.ended_as = _STATUS_OF[interrupted.why]
+            self.end_phase(DOWNLOAD_SOURCE, self.ended_as, started, _interruption_context(self.ended_as))
             return None
         for note in spec.notes:
             self.log.line(note)
         self.end_phase(DOWNLOAD_SOURCE, SUCCEEDED, started, None)
         return spec
+
+    def git(self, args: Sequence[str], cwd: Path) -> tuple[int, bytes, str]:
+        """Run git under the build's supervisor, without the caller's GIT_* variables."""
+        stdout, stderr = self.layout.file("git.stdout"), self.layout.file("git.stderr")
+        status = self.supervisor.run(
+            [self.tools.git, *args], cwd=cwd, env=git.environment(), stdout=stdout, stderr=stderr
+        )
+        return status, stdout.read_bytes(), stderr.read_text(errors="replace").strip()
 
     def end_phase(self, phase_type: str, status: str, started: datetime, context: dict[str, str] | None) -> None:
         phase = _phase(phase_type, status, started, _now(), () if context is None else (context,))
@@ -959,16 +796,16 @@ class _Build:
         driver = self.layout.file("driver.sh")
         driver.write_text(_driver_script(spec, self.layout))
         self.log.file.flush()
-        process = subprocess.Popen(
+        # Its own process group, so a timeout or StopBuild ends every process it started.
+        shell = self.supervisor.start(
             [self.tools.bash, "--noprofile", "--norc", str(driver)],
             cwd=self.layout.source,
             env=self.environment(spec),
-            stdin=subprocess.DEVNULL,
             stdout=self.log.file,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a timeout or StopBuild ends every process it started
         )
-        interruption = self.supervisor.supervise(process)
+        why = self.supervisor.supervise(shell)
+        interruption = _STATUS_OF[why] if why is not None else None
         ended = _now()
         outcome = _driver_outcome(_read_events(self.layout.file("events")), spec)
         self.phases += outcome.phases
@@ -980,7 +817,7 @@ class _Build:
                 if interruption
                 else {
                     "statusCode": "CLIENT_ERROR",
-                    "message": f"the build's shell ended before the build did (exit status {process.returncode})",
+                    "message": f"the build's shell ended before the build did (exit status {shell.returncode})",
                 }
             )
             if outcome.open_phase is not None:

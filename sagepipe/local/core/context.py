@@ -1,8 +1,10 @@
-"""What the adapters need to know about the local stack, in one place.
+"""What the local services need to know about the running local stack, in one place.
 
-moto's backends are process-wide, so there is one local runtime per process: the emulator creates this
-context when it starts, the provisioner fills in the functions and build projects it creates, and the
-adapters read it while serving requests.
+moto's backends are process-wide, so there is one local runtime per process: the emulator creates this context
+when it starts and makes it the current one, the provisioner fills in what it creates, and the services read
+it while serving requests. Each service package keeps its own state here (its job registry, caches, the
+functions it runs) as an object of its own type, created on first use by `state()`: the core knows no
+service, and `reset()` forgets every service's state at once.
 """
 
 from __future__ import annotations
@@ -11,40 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sagepipe.local.faults import FaultPlan, LocalClock
-
-if TYPE_CHECKING:
-    from sagepipe.local.images import ImageStore
-
-
-S3_COPY_OBJECT_MAX_BYTES = 5 * 1024**3
-"""5,368,709,120 bytes: the largest source S3's CopyObject copies in one request (Amazon S3 API Reference,
-CopyObject); a larger one fails with InvalidRequest (adapters/s3_copy_limit.py)."""
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """A Lambda function of the template, as the in-process Lambda runtime runs it."""
-
-    name: str
-    arn: str
-    code_dir: Path
-    handler: str
-    environment: dict[str, str]
-    timeout_seconds: int
-    memory_mb: int
-
-
-@dataclass(frozen=True)
-class BuildProjectSpec:
-    """A CodeBuild project of the template, as the local build runs it."""
-
-    name: str
-    environment: dict[str, str]
-    timeout_seconds: int
-    buildspec: str = "buildspec.yml"
+from typing import Any, cast
 
 
 @dataclass(frozen=True)
@@ -63,36 +32,19 @@ class RuntimeContext:
     endpoint: str
     client_factory: Callable[[str], Any]
     repository: Path | None = None
-    functions: dict[str, FunctionSpec] = field(default_factory=dict)
-    build_projects: dict[str, BuildProjectSpec] = field(default_factory=dict)
+    """The git repository local builds check out."""
     started_executions: list[StartedExecution] = field(default_factory=list)
     job_logs: dict[str, Path] = field(default_factory=dict)
     """Log file of each local build (by build id) and training job (by job name)."""
-    clock: LocalClock = field(default_factory=LocalClock)
-    """Retry waits and timeouts of this local run (tests shorten them; the definition is unchanged)."""
-    faults: FaultPlan = field(init=False)
-    """Faults tests arm on the integrations (sagepipe.local.faults)."""
-    copy_object_max_bytes: int = S3_COPY_OBJECT_MAX_BYTES
-    """The largest source S3 CopyObject accepts here (AWS's limit; tests lower it to stand for a 5 GiB object)."""
+    _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._execution_started = threading.Condition(self._lock)
-        self.faults = FaultPlan(self.clock)
 
     def client(self, service: str) -> Any:
         return self.client_factory(service)
-
-    def function(self, name_or_arn: str) -> FunctionSpec | None:
-        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
-        return self.functions.get(name)
-
-    @property
-    def images(self) -> ImageStore:
-        from sagepipe.local.images import ImageStore
-
-        return ImageStore(self.state_dir / "images")
 
     @property
     def logs_dir(self) -> Path:
@@ -101,6 +53,26 @@ class RuntimeContext:
     @property
     def work_dir(self) -> Path:
         return self.state_dir / "work"
+
+    # ------------------------------------------------------------------ the services' own state
+    def state[S](self, kind: type[S]) -> S:
+        """This runtime's state of one service: the instance of `kind` it keeps, created (`kind()`) on first use."""
+        with self._lock:
+            found = self._states.get(kind)
+            if found is None:
+                found = self._states[kind] = kind()
+            return cast(S, found)
+
+    def reset(self) -> None:
+        """Forget every service's state (job registries, caches, armed faults, limits), as a fresh runtime has
+        none. A state with a `close()` is closed first (a fault plan lets its hung calls go)."""
+        with self._lock:
+            states = list(self._states.values())
+            self._states.clear()
+        for state in states:
+            close = getattr(state, "close", None)
+            if callable(close):
+                close()
 
     # ------------------------------------------------------------------ executions started by rules
     def record_execution(self, started: StartedExecution) -> None:
@@ -124,6 +96,8 @@ class RuntimeContext:
 
 
 _current: RuntimeContext | None = None
+"""The one module global the local runtime keeps: moto's backends are process-wide, and so is the context that
+serves them (the other is moto_internals' registry of moto's original attributes)."""
 
 
 def set_current(context: RuntimeContext) -> None:
@@ -137,6 +111,6 @@ def current() -> RuntimeContext:
     return _current
 
 
-def copy_object_max_bytes() -> int:
-    """The running runtime's CopyObject limit; AWS's when none runs (moto in process, after an emulator stopped)."""
-    return _current.copy_object_max_bytes if _current is not None else S3_COPY_OBJECT_MAX_BYTES
+def current_or_none() -> RuntimeContext | None:
+    """The running runtime's context, or None when none runs (moto in process, after an emulator stopped)."""
+    return _current

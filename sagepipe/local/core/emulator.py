@@ -1,4 +1,4 @@
-"""The embedded AWS: moto in server mode, in this process, with sagepipe's adapters installed.
+"""The embedded AWS: moto in server mode, in this process, with the local services installed.
 
 Server mode (not moto's in-process mock) because the Step Functions engine, the AWS CLI, boto3 in another
 shell and the functions all talk to the same endpoint, exactly as they would to AWS. The server runs in a
@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ import boto3
 import requests
 from botocore.config import Config
 
+from sagepipe.local.core import context
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 ACCESS_KEY = "sagepipe-local"
@@ -28,7 +30,7 @@ SECRET_KEY = "sagepipe-local"  # noqa: S105 - the emulator accepts any credentia
 
 ENGINE_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
-    # No Docker: Lambda invocations are served by the in-process adapter (adapters/lambda_runtime.py).
+    # No Docker: Lambda invocations are served by the in-process runtime (sagepipe/local/lambda_/runtime.py).
     "lambda": {"use_docker": False},
 }
 
@@ -47,10 +49,15 @@ def _free_port() -> int:
 
 @dataclass
 class Emulator:
-    """moto server on localhost with every adapter installed. Use as a context manager, or start()/stop()."""
+    """moto server on localhost with the given services installed. Use as a context manager, or start()/stop().
+
+    `install` patches moto for the local services (sagepipe.local.services.install_all); it runs once the
+    runtime context exists, before the server answers its first request.
+    """
 
     state_dir: Path
     port: int | None = None
+    install: Callable[[], None] | None = None
     _server: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -68,15 +75,17 @@ class Emulator:
                 return self
             from moto.server import ThreadedMotoServer
 
-            from sagepipe.local import adapters
-
             # Absolute: builds and training jobs run in other working directories.
             self.state_dir = self.state_dir.resolve()
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.port = self.port or _free_port()
             # The Step Functions engine builds its boto3 clients for http://localhost:$MOTO_PORT.
             os.environ["MOTO_PORT"] = str(self.port)
-            adapters.install_all(self)
+            context.set_current(
+                context.RuntimeContext(state_dir=self.state_dir, endpoint=self.endpoint, client_factory=self.client)
+            )
+            if self.install is not None:
+                self.install()
             # moto's server logs every request through werkzeug, and its engine logs each state's internals;
             # sagepipe prints its own progress, so those go to <state dir>/logs/emulator.log.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -138,14 +147,9 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset), disarm every fault, restore the clock and AWS's limits, keeping
-        the server and adapters."""
-        from sagepipe.local import context
-
-        runtime = context.current()
-        runtime.faults.clear()
-        runtime.clock.reset()
-        runtime.copy_object_max_bytes = context.S3_COPY_OBJECT_MAX_BYTES
+        """Forget every resource (moto's reset) and every service's state (job registries, caches, armed faults,
+        the clock, limits a test changed), keeping the server and the installed services."""
+        context.current().reset()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
 

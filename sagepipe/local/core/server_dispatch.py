@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "server_dispatch"
 

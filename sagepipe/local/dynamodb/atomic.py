@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "dynamodb_atomic"
 
@@ -35,6 +35,7 @@ MOTO_INTERNALS: Final = (
 )
 
 _request_lock = threading.RLock()
+"""Not state but a guard: moto's DynamoDB backend is process-wide, so is the lock that makes its requests atomic."""
 
 
 def call_action(self: Any) -> Any:

@@ -29,8 +29,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sagepipe.local import context
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "eventbridge_targets"
 

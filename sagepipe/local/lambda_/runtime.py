@@ -32,14 +32,13 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO, cast
 
-from sagepipe.local import context
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
-from sagepipe.local.context import FunctionSpec
-from sagepipe.local.emulator import REGION, temporary_environment
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import REGION, temporary_environment
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "lambda_runtime"
 
@@ -54,7 +53,20 @@ MOTO_INTERNALS: Final = (
 )
 
 _INVOCATION_LOCK = threading.Lock()
-_TASK_ROOTS_ON_PATH: set[str] = set()
+"""Not state but a guard: a handler runs with os.environ and sys.stdout set for it, and both are process-wide."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function of the template, as the in-process Lambda runtime runs it."""
+
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
 
 
 @dataclass
@@ -75,12 +87,13 @@ class LocalLambdaContext:
 
 
 class _FunctionLog(io.TextIOBase):
-    """The functions' stdout: one stream object for good, whose destination is the invoking function's log file.
+    """The functions' stdout: one stream object per runtime, whose destination is the invoking function's log file.
 
     Powertools binds its log handler to sys.stdout when a Logger is created, and sagepipe's functions share the
     `common` package (and the service name, hence the stdlib logger): a handler created while one function
     warmed up serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
-    the current function's file sends every line to the function that wrote it.
+    the current function's file sends every line to the function that wrote it. A new runtime (or a reset) has a
+    new stream: provisioning warms every function up again, so their loggers bind to it.
     """
 
     def __init__(self) -> None:
@@ -88,10 +101,11 @@ class _FunctionLog(io.TextIOBase):
         self.path: Path | None = None
         self._handle: TextIO | None = None
 
-    def point_at(self, path: Path) -> None:
+    def point_at(self, path: Path | None) -> None:
         if path != self.path:
             self._close()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             self.path = path
 
     def write(self, text: str) -> int:
@@ -112,13 +126,31 @@ class _FunctionLog(io.TextIOBase):
             self._handle = None
 
 
-_FUNCTION_LOG = _FunctionLog()
+@dataclass
+class LocalFunctions:
+    """The runtime's functions (the provisioner registers each one) and the stream their output goes to."""
+
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    log: _FunctionLog = field(default_factory=_FunctionLog)
+
+    def function(self, name_or_arn: str) -> FunctionSpec | None:
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        return self.functions.get(name)
+
+    def close(self) -> None:
+        self.log.point_at(None)
+
+
+def local_functions(runtime: context.RuntimeContext | None = None) -> LocalFunctions:
+    return (runtime or context.current()).state(LocalFunctions)
 
 
 def function_log(spec: FunctionSpec) -> _FunctionLog:
     """The functions' stream, pointed at this function's log file in the current state directory."""
-    _FUNCTION_LOG.point_at(context.current().logs_dir / "lambda" / f"{spec.name}.log")
-    return _FUNCTION_LOG
+    runtime = context.current()
+    stream = local_functions(runtime).log
+    stream.point_at(runtime.logs_dir / "lambda" / f"{spec.name}.log")
+    return stream
 
 
 def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:
@@ -145,9 +177,8 @@ def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:
 
 def _load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
     root = str(spec.code_dir)
-    if root not in _TASK_ROOTS_ON_PATH:
+    if root not in sys.path:
         sys.path.insert(0, root)
-        _TASK_ROOTS_ON_PATH.add(root)
     module_name, _, attribute = spec.handler.rpartition(".")
     handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
     return handler
@@ -251,7 +282,7 @@ def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None
 def invoke(  # noqa: PLR0917 - moto's signature, called positionally
     self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
 ) -> bytes | str | None:
-    spec = context.current().function(function_name)
+    spec = local_functions().function(function_name)
     if spec is None:
         # Not a function of the local stack (a test created it directly): keep moto's echo.
         result: bytes | str | None = original_attribute(type(self), "invoke")(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, replace_attribute
 
 ADAPTER = "s3_bucket_policy"
 

@@ -12,8 +12,8 @@ The gap
 What this adapter does
     Wraps `S3Backend.copy_object`, which serves every CopyObject request (the aws-sdk:s3:copyObject task
     and any client's), and refuses a source larger than the runtime's `copy_object_max_bytes` with S3's error
-    code and message. The limit is a field of the runtime context, AWS's 5 GiB by default: tests lower it (to
-    1 KiB, say) to prove the large-object path with small files, since a test cannot write 5 GiB.
+    code and message. The limit is kept in the runtime context (`settings()`), AWS's 5 GiB by default: tests
+    lower it (to 1 KiB, say) to prove the large-object path with small files, since a test cannot write 5 GiB.
     UploadPartCopy (`S3Backend.upload_part_copy`) is left as moto has it.
 
 How it differs from AWS
@@ -24,11 +24,36 @@ How it differs from AWS
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "s3_copy_limit"
+
+S3_COPY_OBJECT_MAX_BYTES: Final = 5 * 1024**3
+"""5,368,709,120 bytes: the largest source S3's CopyObject copies in one request (Amazon S3 API Reference,
+CopyObject); a larger one fails with InvalidRequest."""
+
+
+@dataclass
+class S3Settings:
+    """The S3 limits of one local runtime (a reset restores AWS's)."""
+
+    copy_object_max_bytes: int = S3_COPY_OBJECT_MAX_BYTES
+    """The largest source CopyObject accepts here (AWS's limit; tests lower it to stand for a 5 GiB object)."""
+
+
+def settings(runtime: context.RuntimeContext | None = None) -> S3Settings:
+    return (runtime or context.current()).state(S3Settings)
+
+
+def copy_object_max_bytes() -> int:
+    """The running runtime's CopyObject limit; AWS's when none runs (moto in process, after an emulator stopped)."""
+    runtime = context.current_or_none()
+    return settings(runtime).copy_object_max_bytes if runtime is not None else S3_COPY_OBJECT_MAX_BYTES
+
 
 MOTO_INTERNALS: Final = (
     Internal(
@@ -60,9 +85,7 @@ def copy_object(self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: s
     """moto's copy_object, after S3's check of the source's size against the runtime's limit."""
     from moto.s3.models import S3Backend
 
-    from sagepipe.local import context
-
-    error = copy_source_too_large(int(src_key.size), context.copy_object_max_bytes())
+    error = copy_source_too_large(int(src_key.size), copy_object_max_bytes())
     if error is not None:
         raise error
     return original_attribute(S3Backend, "copy_object")(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs)

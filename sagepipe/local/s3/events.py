@@ -23,11 +23,14 @@ import itertools
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote_plus
 
-from sagepipe.local.adapters._moto import Internal, check_all, replace_attribute
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, replace_attribute
 
 ADAPTER = "s3_events"
 
@@ -52,14 +55,28 @@ REASONS: Final = {
 }
 
 log = logging.getLogger(__name__)
-_sequencer = itertools.count(int(datetime.now(UTC).timestamp() * 1_000_000))
-_sequencer_lock = threading.Lock()
+
+
+def _microseconds_now() -> Iterator[int]:
+    return itertools.count(int(datetime.now(UTC).timestamp() * 1_000_000))
+
+
+@dataclass
+class Sequencer:
+    """S3's sequencer orders events for one key: a hex string that grows with every event. Counting from the
+    clock keeps it growing across runtimes and resets."""
+
+    counter: Iterator[int] = field(default_factory=_microseconds_now)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next(self) -> str:
+        with self.lock:
+            return f"{next(self.counter):018X}"
 
 
 def _next_sequencer() -> str:
-    # S3's sequencer orders events for one key: a hex string that grows with every event.
-    with _sequencer_lock:
-        return f"{next(_sequencer):018X}"
+    runtime = context.current_or_none()
+    return (runtime.state(Sequencer) if runtime is not None else Sequencer()).next()
 
 
 def encode_key(key: str) -> str:

@@ -10,7 +10,7 @@ What this adapter does
     `createTrainingJob` refuses a name that exists (SageMaker never reuses one: ResourceInUse), records
     the job in moto's SageMaker, InProgress, and runs it on a thread: the TrainingImage is resolved in the
     emulator's ECR to the image the local build registered (the code of the built commit), each S3Prefix
-    channel is downloaded from the emulator's S3, and sagepipe.local.training runs the image's
+    channel is downloaded from the emulator's S3, and sagepipe.local.sagemaker.training runs the image's
     SAGEMAKER_PROGRAM with the /opt/ml layout, SM_* variables, hyperparameters, MaxRuntimeInSeconds,
     MetricDefinitions and failure file. model.tar.gz (and output.tar.gz) are uploaded to
     `<S3OutputPath>/<job>/output/`, and moto's job record gets the real status, secondary status and
@@ -28,7 +28,6 @@ How it differs from AWS
 from __future__ import annotations
 
 import copy
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -36,18 +35,20 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from sagepipe.local import context
-from sagepipe.local.adapters import fault_injection
-from sagepipe.local.adapters._moto import Internal, check_all
-from sagepipe.local.adapters._sync_task import (
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all
+from sagepipe.local.images import ImageStore, LocalImage
+from sagepipe.local.stepfunctions import fault_injection
+from sagepipe.local.stepfunctions.sync_task import (
+    JobRegistry,
     LocalJob,
     LocalSyncTask,
     client_error,
     millis,
+    sync_resolver,
     task_failed,
     watch_for_abandonment,
 )
-from sagepipe.local.images import LocalImage
 
 ADAPTER = "sagemaker_sync"
 
@@ -60,8 +61,13 @@ MOTO_INTERNALS: Final = (
     Internal("moto.sagemaker.models:FakeTrainingJob.__init__", parameters=("self", "training_job_name")),
 )
 
-_jobs: dict[str, LocalJob] = {}
-_jobs_lock = threading.Lock()
+
+class LocalTrainingJobs(JobRegistry):
+    """The training jobs the local runtime is running or ran, by job name (in the runtime context)."""
+
+
+def local_training_jobs() -> LocalTrainingJobs:
+    return context.current().state(LocalTrainingJobs)
 
 
 class TrainingSetupError(RuntimeError):
@@ -84,7 +90,7 @@ def resolve_image(image_uri: str) -> LocalImage:
         except Exception as error:
             raise TrainingSetupError(f"ClientError: cannot resolve {image_uri}: {error}") from error
         digest = details["imageDetails"][0]["imageDigest"]
-    image = runtime.images.find(digest)
+    image = ImageStore.in_state_dir(runtime.state_dir).find(digest)
     if image is None:
         raise TrainingSetupError(
             f"ClientError: image {image_uri} was not built by the local runtime (no local image for {digest})"
@@ -133,7 +139,7 @@ def _finish(record: Any, **attributes: Any) -> None:
 
 
 def _run_job(job: LocalJob, record: Any, params: dict[str, Any]) -> None:
-    from sagepipe.local.training import TrainingRequest, run_training
+    from sagepipe.local.sagemaker.training import TrainingRequest, run_training
 
     runtime = context.current()
     name = params["TrainingJobName"]
@@ -291,16 +297,13 @@ class SageMakerTask(LocalSyncTask):
             training_end_time=None,
             secondary_status_transitions=None,
         )
-        job = LocalJob(name)
-        with _jobs_lock:
-            _jobs[name] = job
+        job = local_training_jobs().add(LocalJob(name))
         job.run_in_background(lambda running: _run_job(running, record, params), f"sagemaker-{name}")
         fault_injection.after_call(self, env)
         env.stack.append({"TrainingJobArn": response["TrainingJobArn"]})
 
     def _stop_abandoned_job(self, normalised_parameters: dict[str, Any], task_output: Any) -> None:
-        with _jobs_lock:
-            job = _jobs.get(str(normalised_parameters.get("TrainingJobName")))
+        job = local_training_jobs().get(str(normalised_parameters.get("TrainingJobName")))
         if job is not None:
             job.cancel.set()
 
@@ -309,12 +312,12 @@ class SageMakerTask(LocalSyncTask):
     ) -> Any:
         env.stack.pop()
         name = normalised_parameters["TrainingJobName"]
-        job = _jobs[name]
+        job = local_training_jobs().get(name)
+        if job is None:
+            raise RuntimeError(f"the local runtime is not running training job {name} (was the emulator reset?)")
         watch_for_abandonment(env, job, job.cancel.set)
 
-        def resolve() -> Any:
-            if not job.done.wait(timeout=1.0):
-                return None
+        def finished() -> Any:
             if job.error is not None:
                 record = _backend(resource_runtime_part.account, resource_runtime_part.region).training_jobs[name]
                 _finish(
@@ -328,7 +331,7 @@ class SageMakerTask(LocalSyncTask):
                 return description
             raise task_failed(self, env, description)
 
-        return resolve
+        return sync_resolver(job, finished)
 
 
 def install() -> None:

@@ -30,17 +30,17 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
+
+from sagepipe.local import process
 
 # ---------------------------------------------------------------- contract constants
 
@@ -91,8 +91,6 @@ _CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]+")  # CreateTrainingJob's ChannelNa
 
 # CloudWatch Logs rejects events over 256 KB; a longer line (a progress bar without newlines) is split.
 _LOG_EVENT_LIMIT: Final = 256 * 1024
-_POLL_SECONDS: Final = 0.05
-_KILL_WAIT_SECONDS: Final = 5.0
 _READER_JOIN_SECONDS: Final = 5.0
 _ARCHIVE_MTIME: Final = 0  # fixed, so the same model bytes always give the same archive bytes
 _LOG_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -626,71 +624,43 @@ class _Execution:
     launch_error: str | None = None
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
-    # The program runs in its own session, so its process group holds every process it started.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signum)
+_STOP_OF: Final[dict[process.Interruption, str]] = {"cancelled": "Stopped", "deadline": "MaxRuntimeExceeded"}
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float, log: _JobLog) -> None:
-    """SageMaker's stop: SIGTERM, then SIGKILL if the program is still running after the grace period."""
-    _signal_group(process, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        log.emit(f"The program did not exit within {grace:g} s of SIGTERM; sending SIGKILL")
-        _signal_group(process, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=_KILL_WAIT_SECONDS)
-
-
-def _execute(request: TrainingRequest, invocation: _Invocation, layout: _Layout, log: _JobLog) -> _Execution:
+def _execute(
+    request: TrainingRequest, command: Sequence[str], env: Mapping[str, str], layout: _Layout, log: _JobLog
+) -> _Execution:
     started = _now()
+    # Counted from the start of the Training phase; StopTrainingJob (cancel) and the limit both stop the program
+    # as SageMaker does: SIGTERM, then SIGKILL after the grace period.
+    supervisor = process.Supervisor.for_seconds(
+        request.max_runtime_seconds, request.cancel, grace_seconds=request.stop_grace_seconds
+    )
     try:
-        process = subprocess.Popen(
-            invocation.command,
-            cwd=layout.code,
-            env=invocation.environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        program = supervisor.start(command, cwd=layout.code, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as error:
         return _Execution(exit_code=None, stop=None, started=started, ended=_now(), launch_error=str(error))
 
     readers = [
         (threading.Thread(target=_pump, args=(stream, log), name=f"{request.job_name}-{name}", daemon=True), stream)
-        for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))
+        for name, stream in (("stdout", program.stdout), ("stderr", program.stderr))
         if stream is not None
     ]
     for reader, _ in readers:
         reader.start()
-    stop: str | None = None
     stop_requested: datetime | None = None
-    try:
-        deadline = time.monotonic() + request.max_runtime_seconds
-        # Bounded: the deadline is finite, and each wait below has a timeout.
-        while process.poll() is None and stop is None:
-            remaining = deadline - time.monotonic()
-            if request.cancel is not None and request.cancel.is_set():
-                stop = "Stopped"
-            elif remaining <= 0:
-                stop = "MaxRuntimeExceeded"
-            else:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=min(_POLL_SECONDS, remaining))
-        if stop is not None:
-            stop_requested = _now()
-            why = "StopTrainingJob" if stop == "Stopped" else f"MaxRuntimeInSeconds ({request.max_runtime_seconds:g} s)"
-            log.emit(f"Stopping the training job ({why}): sending SIGTERM")
-            _stop(process, request.stop_grace_seconds, log)
-    finally:
-        # The container is torn down when its main process ends: whatever the program left running goes too.
-        # (killpg right after the exit: the group id cannot have been reused while members remain.)
-        _signal_group(process, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=_KILL_WAIT_SECONDS)
+
+    def on_interrupt(why: process.Interruption) -> None:
+        nonlocal stop_requested
+        stop_requested = _now()
+        reason = "StopTrainingJob" if why == "cancelled" else f"MaxRuntimeInSeconds ({request.max_runtime_seconds:g} s)"
+        log.emit(f"Stopping the training job ({reason}): sending SIGTERM")
+
+    def on_kill() -> None:
+        log.emit(f"The program did not exit within {request.stop_grace_seconds:g} s of SIGTERM; sending SIGKILL")
+
+    # The container is torn down when its main process ends: whatever the program left running goes too.
+    why = supervisor.supervise(program, on_interrupt=on_interrupt, on_kill=on_kill)
     ended = _now()
     for reader, stream in readers:
         reader.join(timeout=_READER_JOIN_SECONDS)
@@ -700,7 +670,11 @@ def _execute(request: TrainingRequest, invocation: _Invocation, layout: _Layout,
         if not reader.is_alive():
             stream.close()
     return _Execution(
-        exit_code=process.returncode, stop=stop, started=started, ended=ended, stop_requested=stop_requested
+        exit_code=program.returncode,
+        stop=_STOP_OF[why] if why is not None else None,
+        started=started,
+        ended=ended,
+        stop_requested=stop_requested,
     )
 
 
@@ -855,7 +829,7 @@ def run_training(request: TrainingRequest) -> TrainingResult:
             )
 
         _log_invocation(log, invocation)
-        execution = _execute(request, invocation, layout, log)
+        execution = _execute(request, invocation.command, invocation.environment, layout, log)
         if execution.stop is not None:
             transitions.enter("Stopping", execution.stop_requested)
             status, secondary = "Stopped", execution.stop

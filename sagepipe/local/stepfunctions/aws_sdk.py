@@ -32,7 +32,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlparse
 
 from sagepipe import error_names
-from sagepipe.local.adapters._moto import Internal, check_all, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, replace_attribute
 
 ADAPTER = "aws_sdk"
 

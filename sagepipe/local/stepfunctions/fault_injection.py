@@ -1,4 +1,4 @@
-"""Task integrations fail or hang when a test's fault plan says so (sagepipe.local.faults).
+"""Task integrations fail or hang when a test's fault plan says so (sagepipe.local.stepfunctions.faults).
 
 The gap
     moto's services answer every valid call successfully: there is no way to make DynamoDB throttle on the
@@ -18,7 +18,7 @@ What this adapter does
     and the response is lost.
 
 How it differs from AWS
-    With no fault armed, not at all. This is test tooling: see sagepipe.local.faults for why a deployed
+    With no fault armed, not at all. This is test tooling: see sagepipe.local.stepfunctions.faults for why a deployed
     stack cannot use it.
 """
 
@@ -31,9 +31,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from sagepipe.local import context
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
-from sagepipe.local.faults import InjectedCall, injected_error
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.stepfunctions.faults import InjectedCall, controls, injected_error
 
 ADAPTER = "fault_injection"
 
@@ -70,9 +69,9 @@ def _where(env: Any) -> tuple[str, int]:
 
 
 def _interfere(env: Any, integration: str, *, after_call: bool) -> None:
-    runtime = context.current()
+    plan = controls().faults
     state, retry_count = _where(env)
-    call = runtime.faults.take(state=state, integration=integration, retry_count=retry_count, after_call=after_call)
+    call = plan.take(state=state, integration=integration, retry_count=retry_count, after_call=after_call)
     if call is None:
         return
     operation = integration.rsplit(":", 1)[-1]
@@ -80,7 +79,7 @@ def _interfere(env: Any, integration: str, *, after_call: bool) -> None:
         log.info("fault plan: %s %s attempt %d fails with %s", state, integration, retry_count + 1, call.fault.error)
         raise injected_error(call, operation)
     log.info("fault plan: %s %s attempt %d hangs", state, integration, retry_count + 1)
-    runtime.faults.wait_while_hung()
+    plan.wait_while_hung()
     # The state has timed out by now; the call itself still goes through (a late writer), and
     # _eval_execution keeps how it went for the test.
     _this_thread.late_call = call

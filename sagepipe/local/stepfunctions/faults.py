@@ -1,15 +1,15 @@
 """Fault injection and a local clock, for proving the workflow right under every fault.
 
-A test arms faults on the running local runtime (`context.current().faults`): a named integration fails its
+A test arms faults on the running local runtime (`controls().faults`): a named integration fails its
 first N calls with an AWS error code, as the service would answer, or hangs past its state's timeout. The
 Task state sees exactly what it would see on AWS (the error named as Step Functions names it, by
 sagepipe.error_names: `DynamoDB.ProvisionedThroughputExceededException`, or `Ecr.EcrException` for ECR's
 unmodelled ThrottlingException), and its Retry and Catch decide what happens next. Only codes the error table
 lists for the integration can be injected, so a test cannot exercise an error AWS would never send.
 
-The clock (`context.current().clock`) scales the waits of Retry policies, and can give a state a shorter
+The clock (`controls().clock`) scales the waits of Retry policies, and can give a state a shorter
 timeout, so that a test of four retries with backoff takes milliseconds. The definition is never changed: the
-adapters apply the clock where moto's engine waits (sagepipe.local.adapters.local_clock).
+adapters apply the clock where moto's engine waits (sagepipe.local.stepfunctions.local_clock).
 
 Test-only by construction: faults and the clock exist only in the local runtime's process, are armed only
 through this Python API, and nothing in template.yaml, the state machine or the functions refers to them
@@ -27,6 +27,7 @@ from typing import Final, Literal
 from botocore.exceptions import ClientError
 
 from sagepipe import error_names
+from sagepipe.local.core import context
 
 INTEGRATIONS: Final = frozenset(
     {
@@ -199,3 +200,23 @@ class LocalClock:
         self.retry_scale = 1.0
         self.timeouts.clear()
         self.retry_waits.clear()
+
+
+@dataclass
+class FaultControls:
+    """The clock and the fault plan of one local runtime (kept in its context, so `Emulator.reset()` drops them:
+    every fault disarmed, every hung call let go, the clock back to the definition's own waits)."""
+
+    clock: LocalClock = field(default_factory=LocalClock)
+    faults: FaultPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.faults = FaultPlan(self.clock)
+
+    def close(self) -> None:
+        self.faults.clear()
+
+
+def controls(runtime: context.RuntimeContext | None = None) -> FaultControls:
+    """The running runtime's clock and fault plan (tests arm faults and scale the clock through them)."""
+    return (runtime or context.current()).state(FaultControls)

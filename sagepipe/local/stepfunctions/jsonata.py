@@ -18,7 +18,8 @@ What this adapter does
     ``StringJSONata`` (every ``{% %}`` field: Arguments, Output, Assign, Condition, Items, timeouts...)
     and ``StringVariableSample`` (``$var`` references), with an evaluator that
 
-    * parses each expression once with jsonata-python and caches the parsed object per expression text;
+    * parses each expression once with jsonata-python and caches the parsed object per expression text, in
+      the runtime context (without a running runtime, each evaluation parses its expression);
     * passes ``$states`` and the workflow variables the expression references as *bindings* (Python
       objects, no serialisation, no escaping, nothing re-parsed), so a 20 KB input costs nothing extra;
     * gives every evaluation its own shallow copy of the cached object (the same isolation
@@ -77,13 +78,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from jsonata import JException, Jsonata, Parser, Utils
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER_NAME: Final = "jsonata"
 
@@ -420,9 +422,15 @@ class _Compiled:
     """The $names the expression references (variables and functions), without the '$'."""
 
 
-_CACHE: Final[dict[str, _Compiled]] = {}
-_CACHE_LOCK: Final = threading.Lock()
 _CACHE_LIMIT: Final = 4096
+
+
+@dataclass
+class CompiledExpressions:
+    """The runtime's parsed expressions, by expression text (kept in its context, so a reset drops them)."""
+
+    compiled: dict[str, _Compiled] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _parse_expression(expression: str) -> Any:
@@ -492,7 +500,9 @@ def _compile(expression: str) -> _Compiled:
     context, which AWS refuses when the state machine is created: "You cannot use $ or $$ at the top
     level" (moto rejects a bare $ anywhere, even where JSONata binds it, as in items[$ > 1]).
     """
-    compiled = _CACHE.get(expression)
+    runtime = context.current_or_none()
+    cache = runtime.state(CompiledExpressions) if runtime is not None else CompiledExpressions()
+    compiled = cache.compiled.get(expression)
     if compiled is not None:
         return compiled
     parsed = _parse_expression(expression)
@@ -502,10 +512,10 @@ def _compile(expression: str) -> _Compiled:
     if any(symbol.type == "variable" and symbol.value == "" for symbol in _top_level(parsed.ast)):
         raise _UnsupportedReference("$")
     compiled = _Compiled(parsed=parsed, names=tuple(dict.fromkeys(name for name in variables if name)))
-    with _CACHE_LOCK:
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        return _CACHE.setdefault(expression, compiled)
+    with cache.lock:
+        if len(cache.compiled) >= _CACHE_LIMIT:
+            cache.compiled.clear()
+        return cache.compiled.setdefault(expression, compiled)
 
 
 _ABSENT: Final = object()

@@ -6,7 +6,7 @@ The gap
     40 days in sagepipe's definition) would wait that long. The definition must stay the deployed one.
 
 What this adapter does
-    * Gives moto's retrier module a `time` whose `sleep` goes through `context.current().clock`, which
+    * Gives moto's retrier module a `time` whose `sleep` goes through the runtime's clock (faults.controls()), which
       records the wait the definition asked for and sleeps it times `retry_scale` (1.0 unless a test
       changes it).
     * Wraps `Timeout._eval_body` (TimeoutSeconds, and its JSONata and path forms) so that a state the clock
@@ -24,8 +24,8 @@ import time
 import types
 from typing import Any, Final
 
-from sagepipe.local import context
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.stepfunctions.faults import controls
 
 ADAPTER = "local_clock"
 
@@ -54,7 +54,7 @@ class _ClockedTime(types.ModuleType):
 
     @staticmethod
     def sleep(seconds: float) -> None:
-        context.current().clock.sleep_before_retry(seconds)
+        controls().clock.sleep_before_retry(seconds)
 
 
 def _state_name(env: Any) -> str | None:
@@ -69,7 +69,7 @@ def _timeout_eval_body(self: Any, env: Any) -> None:
     timeout_module = importlib.import_module(_TIMEOUT_MODULE)
     original_attribute(timeout_module.Timeout, "_eval_body")(self, env)
     declared = env.stack.pop()
-    env.stack.append(context.current().clock.timeout_for(_state_name(env), declared))
+    env.stack.append(controls().clock.timeout_for(_state_name(env), declared))
 
 
 def install() -> None:

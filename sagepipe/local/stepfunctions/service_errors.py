@@ -29,7 +29,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from sagepipe import error_names
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "service_errors"
 
@@ -86,7 +86,7 @@ def _dynamodb_error_cause(client_error: ClientError) -> tuple[str, str]:
 
 
 def _sns_from_error(self: Any, env: Any, ex: Exception) -> Any:
-    from sagepipe.local.adapters._sync_task import named_failure
+    from sagepipe.local.stepfunctions.sync_task import named_failure
 
     if isinstance(ex, ClientError):
         return named_failure(self, env, *named("sns", ex)).failure_event
@@ -94,7 +94,7 @@ def _sns_from_error(self: Any, env: Any, ex: Exception) -> Any:
 
 
 def _lambda_from_error(self: Any, env: Any, ex: Exception) -> Any:
-    from sagepipe.local.adapters._sync_task import named_failure
+    from sagepipe.local.stepfunctions.sync_task import named_failure
 
     if isinstance(ex, ClientError):
         return named_failure(self, env, *named("lambda", ex)).failure_event

@@ -1,21 +1,26 @@
-"""Routes `codebuild:*` and `sagemaker:*` Task resources to the local integrations.
+"""Routes Task resources of services the local runtime runs itself (`codebuild:*`, `sagemaker:*`) to their
+local integrations.
 
 The gap
     moto's Step Functions parser picks a service task class per service with `state_task_service_for`;
     CodeBuild and SageMaker map to `StateTaskServiceUnsupported`, which cannot `.sync`.
 
 What this adapter does
-    Wraps the factory (in its own module and where state_task_factory imported it by name): `codebuild`
-    gets codebuild_sync.CodeBuildTask and `sagemaker` gets sagemaker_sync.SageMakerTask; every other
-    service keeps moto's class. The factory runs when a definition is parsed, so this must be installed
-    before state machines are created.
+    Wraps the factory (in its own module and where state_task_factory imported it by name) with one that
+    builds the local task class for each service it was given, and moto's class for every other service. The
+    Step Functions package knows no service: the composition root (sagepipe.local.services) passes the
+    task classes of the codebuild and sagemaker packages, and the wrapper keeps them (it is the patch; nothing
+    else holds them). The factory runs when a definition is parsed, so this must be installed before state
+    machines are created.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "service_tasks"
 
@@ -33,24 +38,25 @@ MOTO_INTERNALS: Final = (
     ),
 )
 
-
-def state_task_service_for(service_name: str) -> Any:
-    from sagepipe.local.adapters.codebuild_sync import CodeBuildTask
-    from sagepipe.local.adapters.sagemaker_sync import SageMakerTask
-
-    if service_name == "codebuild":
-        return CodeBuildTask()
-    if service_name == "sagemaker":
-        return SageMakerTask()
-    import importlib
-
-    factory = importlib.import_module(_FACTORY_MODULE)
-    return original_attribute(factory, "state_task_service_for")(service_name)
+TaskFactory = Callable[[], Any]
 
 
-def install() -> None:
+def factory(local_tasks: Mapping[str, TaskFactory]) -> Callable[[str], Any]:
+    """moto's `state_task_service_for`, except that the services in `local_tasks` get their local task class."""
+    tasks = dict(local_tasks)
+
+    def state_task_service_for(service_name: str) -> Any:
+        make = tasks.get(service_name)
+        if make is not None:
+            return make()
+        return original_attribute(importlib.import_module(_FACTORY_MODULE), "state_task_service_for")(service_name)
+
+    return state_task_service_for
+
+
+def install(local_tasks: Mapping[str, TaskFactory]) -> None:
+    """Route each service named in `local_tasks` (the botocore name, as in the Resource) to its task class."""
     check_all(ADAPTER, MOTO_INTERNALS)
-    import importlib
-
+    routed = factory(local_tasks)
     for module_name in (_FACTORY_MODULE, _CALLER_MODULE):
-        replace_attribute(importlib.import_module(module_name), "state_task_service_for", state_task_service_for)
+        replace_attribute(importlib.import_module(module_name), "state_task_service_for", routed)

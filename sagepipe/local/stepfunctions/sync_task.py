@@ -1,11 +1,11 @@
-"""What the local `.sync` integrations (CodeBuild, SageMaker) share: a job running on a thread of its own,
-a resolver the engine polls, cancellation when the task is abandoned, and AWS-shaped failures."""
+"""What the local `.sync` integrations (CodeBuild, SageMaker) share: a job running on a thread of its own, a
+registry of those jobs in the runtime context, a resolver the engine polls, cancellation when the task is
+abandoned, and AWS-shaped failures."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -26,7 +26,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from sagepipe import error_names
-from sagepipe.local.adapters._moto import Internal
+from sagepipe.local.core.moto_internals import Internal
 
 MOTO_INTERNALS: Final = (
     Internal(
@@ -64,8 +64,9 @@ MOTO_INTERNALS: Final = (
 )
 
 RESOLVER_WAIT_SECONDS: Final = 1.0
-"""How long one resolver call blocks for the job to finish: the engine sleeps between calls, so waiting
-here (instead of returning at once) is what keeps the step's latency close to the job's own duration."""
+"""How long one resolver call blocks for the job to finish (`sync_resolver`): the engine sleeps between calls,
+so waiting here (instead of returning at once) is what keeps the step's latency close to the job's own
+duration. It must be at least the engine's sleep between calls (tests/contract checks moto's)."""
 
 WATCH_INTERVAL_SECONDS: Final = 0.2
 
@@ -89,6 +90,36 @@ class LocalJob:
                 self.done.set()
 
         threading.Thread(target=target, name=name, daemon=True).start()
+
+
+@dataclass
+class JobRegistry:
+    """The local jobs of one service, by id. Each service subclasses it, so that the runtime context keeps one
+    registry per service (`runtime.state(LocalBuilds)`) and `Emulator.reset()` forgets them."""
+
+    jobs: dict[str, LocalJob] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, job: LocalJob) -> LocalJob:
+        with self.lock:
+            self.jobs[job.job_id] = job
+        return job
+
+    def get(self, job_id: str) -> LocalJob | None:
+        with self.lock:
+            return self.jobs.get(job_id)
+
+
+def sync_resolver(job: LocalJob, finished: Callable[[], Any]) -> Callable[[], Any]:
+    """The resolver moto's engine polls for a .sync task: None ("not yet") until the job is done, each call
+    waiting up to RESOLVER_WAIT_SECONDS for it; then what `finished()` returns (or raises)."""
+
+    def resolve() -> Any:
+        if not job.done.wait(timeout=RESOLVER_WAIT_SECONDS):
+            return None
+        return finished()
+
+    return resolve
 
 
 def watch_for_abandonment(env: Any, job: LocalJob, on_abandon: Callable[[], None]) -> None:
@@ -219,7 +250,3 @@ def millis(value: Any) -> Any:
     if hasattr(value, "timestamp"):
         return int(value.timestamp() * 1000)
     return value
-
-
-def monotonic_deadline(seconds: float) -> float:
-    return time.monotonic() + seconds

@@ -7,9 +7,10 @@ The gap
 
 What this adapter does
     Wraps `boto_client_for` where the task integrations sagepipe's definition uses imported it by name
-    (Lambda, DynamoDB, SNS and the aws-sdk integration) and keeps the client moto builds, one per region,
-    service and state role (moto's clients ignore the role, but keeping them apart costs nothing). boto3
-    clients are thread-safe, and moto builds them with retries off, so sharing one changes no behaviour.
+    (Lambda, DynamoDB, SNS and the aws-sdk integration) and keeps the client moto builds in the runtime context
+    (so a reset or a new emulator, on another port, starts without them), one per region, service and state
+    role (moto's clients ignore the role, but keeping them apart costs nothing). boto3 clients are
+    thread-safe, and moto builds them with retries off, so sharing one changes no behaviour.
 
 How it differs from AWS
     It does not: this is only about the emulator's speed.
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import importlib
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core import context
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "task_clients"
 
@@ -46,29 +49,31 @@ MOTO_INTERNALS: Final = (
     ),
 )
 
-_clients: dict[tuple[str, str, str | None], Any] = {}
-_lock = threading.Lock()
+
+@dataclass
+class TaskClients:
+    """The clients the runtime's Task states share, by region, service and state role."""
+
+    clients: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
     build = original_attribute(importlib.import_module(_FACTORY_MODULE), "boto_client_for")
+    runtime = context.current_or_none()
+    if runtime is None:
+        return build(region, service, state_credentials)  # nowhere to keep it (moto in process): moto's way
+    shared = runtime.state(TaskClients)
     key = (region, service, getattr(state_credentials, "role_arn", None))
-    with _lock:
-        client = _clients.get(key)
+    with shared.lock:
+        client = shared.clients.get(key)
         if client is None:
-            client = _clients[key] = build(region, service, state_credentials)
+            client = shared.clients[key] = build(region, service, state_credentials)
     return client
-
-
-def forget_clients() -> None:
-    """Drop the cached clients: they point at the emulator that built them (its port)."""
-    with _lock:
-        _clients.clear()
 
 
 def install() -> None:
     check_all(ADAPTER, MOTO_INTERNALS)
-    forget_clients()
     factory = importlib.import_module(_FACTORY_MODULE)
     replace_attribute(factory, "boto_client_for", boto_client_for)
     for module in CALLER_MODULES:

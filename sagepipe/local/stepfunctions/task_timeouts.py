@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Final
 
-from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 
 ADAPTER = "task_timeouts"
 
