@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import pytest
 from sagepipe import error_names
 from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git
+from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
@@ -181,15 +181,17 @@ class MatrixStack:
         """The notifications about this run that arrive within a short, bounded wait."""
         sqs = self.pipeline.emulator.client("sqs")
         found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + NOTIFICATION_WAIT_SECONDS
-        while time.monotonic() < deadline:
+
+        def collect() -> bool:
             response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             for message in response.get("Messages", []):
                 body = json.loads(message["Body"])
                 if body.get("MessageAttributes", {}).get("run_id", {}).get("Value") == run_id:
                     found.append(body)
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            time.sleep(0.1)
+            return False  # a second notification must not arrive either: collect for the whole wait
+
+        poll_until(collect, timeout=NOTIFICATION_WAIT_SECONDS, interval=0.1)
         return found
 
 
