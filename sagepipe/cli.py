@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_USAGE = 2
+EXIT_NO_PROJECT = 3
 
 RECORD_FIELDS = (
     ("status", "status"),
@@ -110,9 +111,21 @@ def main() -> None:
 
 
 # ------------------------------------------------------------------------------------------ local
+def _require_project() -> None:
+    """The local commands and the developer tooling read the project's template: say so in one line without it."""
+    from sagepipe.template import ProjectNotFoundError, require_project
+
+    try:
+        require_project()
+    except ProjectNotFoundError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_NO_PROJECT)
+
+
 @main.group()
 def local() -> None:
     """Run the pipeline on the embedded AWS emulator: no AWS account, no Docker."""
+    _require_project()
 
 
 _STATE_DIR = click.option(
@@ -306,6 +319,7 @@ def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
 @main.group(hidden=True)
 def dev() -> None:
     """Developer tooling used by the Makefile."""
+    _require_project()
 
 
 @dev.command()

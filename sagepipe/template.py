@@ -17,8 +17,42 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+class ProjectNotFoundError(RuntimeError):
+    """No sagepipe project (a directory with template.yaml) where a command needs one."""
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The project the commands work on: the source checkout sagepipe runs from (an editable install, or the
+    repository itself), else the nearest of `start` (the current directory) and its parents holding template.yaml.
+    None when there is none (sagepipe installed elsewhere and run outside a project)."""
+    source = Path(__file__).resolve().parent.parent
+    if (source / "template.yaml").is_file():
+        return source
+    here = (start or Path.cwd()).resolve()
+    return next((candidate for candidate in (here, *here.parents) if (candidate / "template.yaml").is_file()), None)
+
+
+PROJECT_ROOT = find_project_root() or Path.cwd()
+"""The project's root; when no project is found, the current directory, and `require_project()` says so."""
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+
+
+def require_project() -> Path:
+    """PROJECT_ROOT, or ProjectNotFoundError with one line saying what is missing."""
+    if not TEMPLATE_PATH.is_file():
+        raise ProjectNotFoundError(
+            f"no template.yaml in {Path.cwd()} or any directory above it: run sagepipe from a sagepipe project "
+            "(the repository with template.yaml, functions/, statemachine/ and container/)"
+        )
+    return PROJECT_ROOT
+
+
+def project_root() -> Path:
+    """The project a command works on (require_project())."""
+    return require_project()
+
+
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 
 ALL_FEATURES_PARAMETERS: Mapping[str, str] = {

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
-import hmac
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from sagepipe import template
 from sagepipe.local.core.emulator import ACCOUNT_ID, REGION
 from sagepipe.local.git import commit_exists, git
 from sagepipe.local.runner import RunError
@@ -163,9 +166,25 @@ def webhook_secret(pipeline: LocalPipeline) -> bytes:
     return str(secret["SecretString"]).encode()
 
 
+WEBHOOK_SIGNATURE_MODULE = Path("functions") / "github_webhook" / "signature.py"
+
+
+@functools.cache
+def _webhook_signature(project_root: Path) -> ModuleType:
+    """The webhook function's own signature module (loaded from its file: functions/ is not a package of sagepipe)."""
+    path = project_root / WEBHOOK_SIGNATURE_MODULE
+    spec = importlib.util.spec_from_file_location("sagepipe_replay_github_webhook_signature", path)
+    if spec is None or spec.loader is None:
+        raise RunError(f"cannot load the webhook function's signature module {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def sign(secret: bytes, body: bytes) -> str:
-    """The X-Hub-Signature-256 header GitHub sends for `body`."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    """The X-Hub-Signature-256 header GitHub sends for `body`, as the webhook function's own `sign` computes it."""
+    signature: str = _webhook_signature(template.project_root()).sign(secret, body)
+    return signature
 
 
 def invoke_webhook(
