@@ -99,6 +99,7 @@ def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
     assert "local" in helped.stdout
     files = subprocess.run(
         [str(python), "-c", "import sagepipe, pathlib; print(pathlib.Path(sagepipe.__file__).parent)"],
+        cwd=tmp_path,  # not the project root, whose sagepipe/ `python -c` would import first
         capture_output=True,
         text=True,
         timeout=120,
