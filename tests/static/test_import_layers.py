@@ -62,7 +62,7 @@ def imports_of(path: Path, name: str) -> set[str]:
 
 def import_graph(root: Path) -> dict[str, set[str]]:
     files = {module_name(path, root): path for path in (root / "sagepipe").rglob("*.py")}
-    graph = {name: set() for name in files}
+    graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         # `from package import module` names a module; `from module import attribute` names the module.
         graph[name] = {target if target in files else target.rpartition(".")[0] for target in imports_of(path, name)}
