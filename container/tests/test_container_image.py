@@ -55,11 +55,14 @@ def test_toolkit_lock_pins_the_toolkit_and_repeats_no_ml_pin() -> None:
 
 
 def test_base_image_is_pinned_by_exact_python_version() -> None:
-    # Given the Dockerfile, then its base is python:<major>.<minor>.<patch>-<variant> (optionally
-    # with a digest), and both stages use it so the copied virtualenv's interpreter exists
+    # Given the Dockerfile, then its base is Docker's official python:<major>.<minor>.<patch>-<variant>
+    # (optionally with a digest) from its ECR Public mirror, not Docker Hub, and both stages use it so
+    # the copied virtualenv's interpreter exists
     default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile(), re.MULTILINE)
     assert default, "no ARG PYTHON_IMAGE default"
-    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", default[1])
+    assert re.fullmatch(
+        r"public\.ecr\.aws/docker/library/python:3\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", default[1]
+    )
     stages = re.findall(r"^FROM (\S+)", dockerfile(), re.MULTILINE)
     assert stages == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
 
