@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.local.account import LocalAccount
 from sagepipe.local.faults import FaultPlan, LocalClock
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class RuntimeContext:
     """Retry waits and timeouts of this local run (tests shorten them; the definition is unchanged)."""
     faults: FaultPlan = field(init=False)
     """Faults tests arm on the integrations (sagepipe.local.faults)."""
+    account: LocalAccount = field(default_factory=LocalAccount)
+    """Quotas, Lambda's account limit and connections, which moto lacks (sagepipe.local.account)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 

@@ -138,13 +138,15 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset), disarm every fault and restore the clock, keeping the server
-        and adapters."""
+        """Forget every resource (moto's reset), disarm every fault, restore the clock and the account's
+        defaults, keeping the server and adapters."""
         from sagepipe.local import context
+        from sagepipe.local.account import LocalAccount
 
         runtime = context.current()
         runtime.faults.clear()
         runtime.clock.reset()
+        runtime.account = LocalAccount()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
 

@@ -17,11 +17,14 @@ def install_all(emulator: Emulator) -> None:
     from sagepipe.local import context
     from sagepipe.local.adapters import (
         aws_sdk,
+        cloudformation_stacks,
+        code_connections,
         codebuild_sync,
         dynamodb_atomic,
         eventbridge_targets,
         fault_injection,
         jsonata,
+        lambda_account_settings,
         lambda_runtime,
         local_clock,
         program_cache,
@@ -29,6 +32,7 @@ def install_all(emulator: Emulator) -> None:
         s3_events,
         sagemaker_sync,
         server_dispatch,
+        service_quotas,
         service_tasks,
         task_clients,
         task_timeouts,
@@ -54,6 +58,10 @@ def install_all(emulator: Emulator) -> None:
         task_timeouts,
         local_clock,
         fault_injection,
+        lambda_account_settings,
+        service_quotas,
+        code_connections,
+        cloudformation_stacks,
     ):
         adapter.install()
 
@@ -75,4 +83,8 @@ ADAPTER_MODULES = (
     "task_timeouts",
     "local_clock",
     "fault_injection",
+    "lambda_account_settings",
+    "service_quotas",
+    "code_connections",
+    "cloudformation_stacks",
 )
