@@ -78,5 +78,6 @@ def replace_attribute(owner: Any, name: str, replacement: Callable[..., Any] | A
 
 
 def original_attribute(owner: Any, name: str) -> Any:
-    """The attribute as moto defined it, before any adapter replaced it."""
-    return _ORIGINALS.get((id(owner), name), getattr(owner, name))
+    """The attribute as moto defined it, before any adapter replaced it (None when moto has none)."""
+    key = (id(owner), name)
+    return _ORIGINALS[key] if key in _ORIGINALS else getattr(owner, name, None)

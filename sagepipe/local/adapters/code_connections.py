@@ -4,16 +4,15 @@ The gap
     moto 5.2.5 has no CodeConnections backend, nor one for its former name, CodeStar Connections: its server
     finds no application for a request signed for `codeconnections` and fails it. The GitHub code path needs a
     connection, and `sagepipe doctor` reads its status (PENDING until its owner completes the handshake).
-    botocore speaks CodeConnections in the Smithy RPC v2 CBOR protocol (its model's first protocol), which
-    moto cannot parse or serialise at all.
 
 What this adapter does
     Wraps the server's dispatcher (`DomainDispatcherApplication.__call__`): a request signed for
     `codeconnections` or `codestar-connections` is answered here, any other goes to moto as before.
     GetConnection answers the connection registered in the local account (sagepipe.local.account; the
     provisioner registers the stack's GitHubConnectionArn as AVAILABLE, tests change its status), in
-    GetConnectionOutput's shape from botocore's model, encoded by botocore's own CBOR serializer (or as JSON
-    for codestar-connections); an unknown ARN answers ResourceNotFoundException, as AWS does.
+    GetConnectionOutput's shape from botocore's model, in JSON 1.0, the protocol botocore resolves for both APIs
+    (CodeConnections' model also offers Smithy RPC v2 CBOR, which botocore ranks lower; a contract test fails
+    if that changes); an unknown ARN answers ResourceNotFoundException, as AWS does.
 
 How it differs from AWS
     GetConnection only: every other operation answers an error naming the gap. IAM is not evaluated.
@@ -28,7 +27,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import botocore.session
-from botocore.model import ShapeResolver
 
 from sagepipe.local import context
 from sagepipe.local.adapters._moto import Internal, check_all, original_attribute, replace_attribute
@@ -37,13 +35,6 @@ ADAPTER = "code_connections"
 
 SERVICES: Final = ("codeconnections", "codestar-connections")
 """The signing names botocore's models give the two APIs (metadata.signingName)."""
-
-_ERROR_SHAPE_DEFINITIONS: Final[dict[str, Any]] = {
-    "Error": {"type": "structure", "members": {"__type": {"shape": "String"}, "Message": {"shape": "String"}}},
-    "String": {"type": "string"},
-}
-_ERROR_SHAPES: Final = ShapeResolver(_ERROR_SHAPE_DEFINITIONS)
-"""An error body: Smithy RPC v2 names the error in `__type` (botocore's RpcV2CBORParser reads it there)."""
 
 MOTO_INTERNALS: Final = (
     Internal(
@@ -67,43 +58,25 @@ def signing_service(environ: dict[str, Any]) -> str | None:
 
 
 class _Protocol:
-    """How one of the two APIs is spoken: CBOR (codeconnections) or JSON 1.0 (codestar-connections)."""
+    """How one of the two APIs is spoken: JSON 1.0, the operation named by X-Amz-Target."""
 
     def __init__(self, service: str) -> None:
         self.model = botocore.session.get_session().get_service_model(service)
-        self.cbor = self.model.resolved_protocol == "smithy-rpc-v2-cbor"
 
     def operation(self, environ: dict[str, Any]) -> str:
-        if self.cbor:  # POST /service/<ServiceName>/operation/<OperationName>
-            return str(environ.get("PATH_INFO", "")).rsplit("/", 1)[-1]
         return str(environ.get("HTTP_X_AMZ_TARGET", "")).rsplit(".", 1)[-1]
 
     def decode(self, body: bytes) -> dict[str, Any]:
-        if not body:
-            return {}
-        if self.cbor:
-            from botocore.parsers import RpcV2CBORParser
+        decoded: dict[str, Any] = json.loads(body) if body else {}
+        return decoded
 
-            parser = RpcV2CBORParser()
-            decoded: dict[str, Any] = parser.parse_data_item(parser.get_peekable_stream_from_bytes(body))
-            return decoded
-        loaded: dict[str, Any] = json.loads(body)
-        return loaded
-
-    def encode(self, value: dict[str, Any], shape: Any) -> tuple[bytes, list[tuple[str, str]]]:
-        if self.cbor:
-            from botocore.serialize import RpcV2CBORSerializer
-
-            serializer: Any = RpcV2CBORSerializer()  # the method that encodes a request's body encodes any shape
-            body: bytes = serializer._serialize_body_params(value, shape)
-            return body, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+    def encode(self, value: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
         return json.dumps(value).encode(), [("Content-Type", "application/x-amz-json-1.0")]
 
     def error(self, code: str, message: str) -> tuple[bytes, list[tuple[str, str]]]:
+        # botocore's JSON parser takes the error code after the '#' of `__type`.
         namespace = self.model.metadata.get("targetPrefix", "").rsplit(".", 1)[0]
-        return self.encode(
-            {"__type": f"{namespace}#{code}", "Message": message}, _ERROR_SHAPES.get_shape_by_name("Error")
-        )
+        return self.encode({"__type": f"{namespace}#{code}", "message": message})
 
 
 def get_connection(arn: str) -> dict[str, Any] | None:
@@ -139,7 +112,7 @@ def answer(service: str, environ: dict[str, Any], start_response: StartResponse)
             body, headers = protocol.error("ResourceNotFoundException", f"Connection {arn} does not exist")
         else:
             status = "200 OK"
-            body, headers = protocol.encode(output, protocol.model.operation_model(operation).output_shape)
+            body, headers = protocol.encode(output)
     start_response(status, [*headers, ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))])
     return [body]
 
