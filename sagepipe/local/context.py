@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.local.account import LocalAccount
 from sagepipe.local.faults import FaultPlan, LocalClock
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class RuntimeContext:
     """Faults tests arm on the integrations (sagepipe.local.faults)."""
     copy_object_max_bytes: int = S3_COPY_OBJECT_MAX_BYTES
     """The largest source S3 CopyObject accepts here (AWS's limit; tests lower it to stand for a 5 GiB object)."""
+    account: LocalAccount = field(default_factory=LocalAccount)
+    """Quotas, Lambda's account limit and connections, which moto lacks (sagepipe.local.account)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 

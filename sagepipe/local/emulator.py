@@ -138,14 +138,16 @@ class Emulator:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset), disarm every fault, restore the clock and AWS's limits, keeping
-        the server and adapters."""
+        """Forget every resource (moto's reset), disarm every fault, restore the clock, AWS's limits and the
+        account's defaults, keeping the server and adapters."""
         from sagepipe.local import context
+        from sagepipe.local.account import LocalAccount
 
         runtime = context.current()
         runtime.faults.clear()
         runtime.clock.reset()
         runtime.copy_object_max_bytes = context.S3_COPY_OBJECT_MAX_BYTES
+        runtime.account = LocalAccount()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sagepipe.local import context
+from sagepipe.local.adapters import cloudformation_stacks
 from sagepipe.local.context import BuildProjectSpec, FunctionSpec
 from sagepipe.local.emulator import ACCOUNT_ID, REGION, Emulator
 from sagepipe.local.intrinsics import Resolver
@@ -452,6 +453,11 @@ def _lambda_function(p: _Provisioner, logical_id: str, props: dict[str, Any]) ->
         Environment={"Variables": environment},
         Architectures=props.get("Architectures", ["x86_64"]),
     )
+    if props.get("ReservedConcurrentExecutions") not in {None, ""}:
+        # As CloudFormation does: the account's GetAccountSettings then counts it (no throttling locally).
+        p.client("lambda").put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=int(props["ReservedConcurrentExecutions"])
+        )
     spec = FunctionSpec(
         name=name,
         arn=response["FunctionArn"],
@@ -608,5 +614,12 @@ def provision(
     chosen = {**LOCAL_DEFAULT_PARAMETERS, **(parameters or {})}
     translated = translate(sam_template, chosen)
     values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | chosen
-    context.current().repository = repository or project_root
-    return _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
+    runtime = context.current()
+    runtime.repository = repository or project_root
+    connection = str(values.get("GitHubConnectionArn") or "")
+    if connection:
+        # The stack's connection exists in the local account, handshake done (builds clone the local repository).
+        runtime.account.add_connection(connection, f"{stack_name}-github")
+    stack = _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
+    cloudformation_stacks.register(stack, emulator.client("cloudformation"), ACCOUNT_ID, REGION)
+    return stack

@@ -18,7 +18,8 @@ from common.instance_storage import has_local_storage, instance_family
 
 def training_instance_types() -> list[str]:
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return list(model.shape_for("TrainingInstanceType").enum)
+    shape: Any = model.shape_for("TrainingInstanceType")  # a StringShape: its enum is not on Shape's stub
+    return list(shape.enum)
 
 
 def ec2_catalogue() -> dict[str, Any]:

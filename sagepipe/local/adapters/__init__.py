@@ -17,11 +17,14 @@ def install_all(emulator: Emulator) -> None:
     from sagepipe.local import context
     from sagepipe.local.adapters import (
         aws_sdk,
+        cloudformation_stacks,
+        code_connections,
         codebuild_sync,
         dynamodb_atomic,
         eventbridge_targets,
         fault_injection,
         jsonata,
+        lambda_account_settings,
         lambda_runtime,
         local_clock,
         program_cache,
@@ -31,6 +34,7 @@ def install_all(emulator: Emulator) -> None:
         sagemaker_sync,
         server_dispatch,
         service_errors,
+        service_quotas,
         service_tasks,
         task_clients,
         task_timeouts,
@@ -58,6 +62,10 @@ def install_all(emulator: Emulator) -> None:
         service_errors,
         local_clock,
         fault_injection,
+        lambda_account_settings,
+        service_quotas,
+        code_connections,
+        cloudformation_stacks,
     ):
         adapter.install()
 
@@ -81,4 +89,8 @@ ADAPTER_MODULES = (
     "service_errors",
     "local_clock",
     "fault_injection",
+    "lambda_account_settings",
+    "service_quotas",
+    "code_connections",
+    "cloudformation_stacks",
 )
