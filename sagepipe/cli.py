@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_USAGE = 2
-EXIT_NO_PROJECT = 3
+EXIT_DOCTOR_PROBLEM = 3
+EXIT_NO_PROJECT = 5
 
 RECORD_FIELDS = (
     ("status", "status"),
@@ -313,6 +314,59 @@ def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
     click.echo(
         "The pipeline's ManualRunRequested rule starts the run; its record is RUN#<execution name> in the runs table."
     )
+
+
+# ------------------------------------------------------------------------------------------ doctor
+_STATUS_COLOURS = {"ok": "green", "problem": "red", "could not check": "yellow"}
+
+
+@main.command()
+@click.option("--stack", "stack_name", help="Stack name (default: stack_name in samconfig.toml).")
+@click.option(
+    "--config-env", default="default", show_default=True, help="samconfig.toml environment (stack name, overrides)."
+)
+@_PARAM
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Check an account before (and after) `sam deploy`: credentials, quotas, connection, encryption.
+
+    One line per check: ok, problem (with the fix), or could not check. Exits 3 when any check found a
+    problem. Uses boto3's usual configuration: AWS_PROFILE, AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL (so it
+    works against `sagepipe local up` too).
+    """
+    import boto3
+    from botocore.config import Config
+
+    from sagepipe import doctor as checks
+
+    session = boto3.session.Session()
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+    def clients(service: str, region: str | None) -> Any:
+        factory: Any = session.client  # a plain str service name has no typed overload
+        return factory(service, region_name=region or session.region_name, config=config)
+
+    try:
+        report = checks.run(
+            clients, session.region_name, stack_name=stack_name, config_env=config_env, overrides=_parameters(params)
+        )
+    except checks.DoctorUsageError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        out = click.get_text_stream("stdout")
+        click.echo(f"sagepipe doctor: stack {report.stack_name}, parameters from {', '.join(report.parameters_from)}")
+        for result in report.results:
+            line = result.line()
+            if out.isatty():
+                status = click.style(result.status, fg=_STATUS_COLOURS[result.status], bold=True)
+                line = status + line[len(result.status) :]
+            click.echo(line)
+        problems = len(report.problems)
+        click.echo(f"{problems} problem{'' if problems == 1 else 's'}" if problems else "no problems")
+    sys.exit(EXIT_DOCTOR_PROBLEM if report.problems else 0)
 
 
 # ------------------------------------------------------------------------------------------ developer tooling

@@ -244,5 +244,5 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
         value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
         resolved: Any = NO_VALUE if value is None else resolver.resolve(value)
         if resolved is not NO_VALUE and resolved != "":
-            reserved[logical_id] = int(resolved)
+            reserved[logical_id] = int(str(resolved))
     return reserved

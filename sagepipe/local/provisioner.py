@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from sagepipe.cloudformation import Resolver
+from sagepipe.local.account.state import LocalAccount
+from sagepipe.local.cloudformation import stacks as cloudformation_stacks
 from sagepipe.local.codebuild import provisioning as codebuild
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
@@ -367,5 +369,12 @@ def provision(
     chosen = {**LOCAL_DEFAULT_PARAMETERS, **(parameters or {})}
     translated = translate(sam_template, chosen)
     values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | chosen
-    context.current().repository = repository or project_root
-    return _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
+    runtime = context.current()
+    runtime.repository = repository or project_root
+    connection = str(values.get("GitHubConnectionArn") or "")
+    if connection:
+        # The stack's connection exists in the local account, handshake done (builds clone the local repository).
+        runtime.state(LocalAccount).add_connection(connection, f"{stack_name}-github")
+    stack = _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
+    cloudformation_stacks.register(stack, emulator.client("cloudformation"), ACCOUNT_ID, REGION)
+    return stack

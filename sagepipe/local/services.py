@@ -13,7 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from sagepipe.local import codebuild, dynamodb, eventbridge, lambda_, s3, sagemaker, stepfunctions
+from sagepipe.local import (
+    account,
+    cloudformation,
+    codebuild,
+    dynamodb,
+    eventbridge,
+    lambda_,
+    s3,
+    sagemaker,
+    stepfunctions,
+)
 from sagepipe.local.core import server_dispatch
 from sagepipe.local.core.emulator import Emulator
 
@@ -36,6 +46,10 @@ ADAPTER_MODULES: Final = (
     "sagepipe.local.lambda_.runtime",
     "sagepipe.local.codebuild.adapter",
     "sagepipe.local.sagemaker.adapter",
+    "sagepipe.local.account.lambda_settings",
+    "sagepipe.local.account.service_quotas",
+    "sagepipe.local.account.code_connections",
+    "sagepipe.local.cloudformation.stacks",
 )
 """Every module that patches moto (tests/contract checks each one's MOTO_INTERNALS)."""
 
@@ -44,7 +58,7 @@ def install_all() -> None:
     """Install every local service into moto (idempotent)."""
     server_dispatch.install()
     stepfunctions.install({"codebuild": codebuild.task, "sagemaker": sagemaker.task})
-    for service in (dynamodb, s3, eventbridge, lambda_, codebuild, sagemaker):
+    for service in (dynamodb, s3, eventbridge, lambda_, codebuild, sagemaker, account, cloudformation):
         service.install()
 
 

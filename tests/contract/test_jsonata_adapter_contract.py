@@ -1,4 +1,4 @@
-"""Contract: what sagepipe/local/adapters/jsonata.py assumes about moto (pinned) and jsonata-python.
+"""Contract: what sagepipe/local/stepfunctions/jsonata.py assumes about moto (pinned) and jsonata-python.
 
 One test per moto internal the adapter touches, then behavioural checks of the assumptions the adapter
 builds on. When a moto upgrade breaks one, the failure says which assumption went and what to revisit.

@@ -18,7 +18,7 @@ from common.instance_storage import has_local_storage, instance_family
 
 def training_instance_types() -> list[str]:
     model = botocore.session.get_session().get_service_model("sagemaker")
-    shape: Any = model.shape_for("TrainingInstanceType")  # a StringShape; botocore-stubs types it as Shape
+    shape: Any = model.shape_for("TrainingInstanceType")  # a StringShape: its enum is not on Shape's stub
     return list(shape.enum)
 
 

@@ -65,17 +65,19 @@ _ORIGINALS: dict[tuple[int, str], Any] = {}
 
 
 def replace_attribute(owner: Any, name: str, replacement: Callable[..., Any] | Any) -> Any:
-    """Set owner.name, remembering the first original, and return that original.
+    """Set owner.name, remembering the first original, and return that original (None when moto had none:
+    an adapter may add a handler moto lacks).
 
     Idempotent: installing an adapter twice wraps moto's original once, not the previous wrapper.
     """
     key = (id(owner), name)
     if key not in _ORIGINALS:
-        _ORIGINALS[key] = getattr(owner, name)
+        _ORIGINALS[key] = getattr(owner, name, None)
     setattr(owner, name, replacement)
     return _ORIGINALS[key]
 
 
 def original_attribute(owner: Any, name: str) -> Any:
-    """The attribute as moto defined it, before any adapter replaced it."""
-    return _ORIGINALS.get((id(owner), name), getattr(owner, name))
+    """The attribute as moto defined it, before any adapter replaced it (None when moto has none)."""
+    key = (id(owner), name)
+    return _ORIGINALS[key] if key in _ORIGINALS else getattr(owner, name, None)

@@ -41,6 +41,11 @@ def function(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedRes
         Environment={"Variables": environment},
         Architectures=props.get("Architectures", ["x86_64"]),
     )
+    if props.get("ReservedConcurrentExecutions") not in {None, ""}:
+        # As CloudFormation does: the account's GetAccountSettings then counts it (no throttling locally).
+        p.client("lambda").put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=int(props["ReservedConcurrentExecutions"])
+        )
     spec = runtime.FunctionSpec(
         name=name,
         arn=response["FunctionArn"],
