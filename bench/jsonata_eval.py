@@ -28,8 +28,8 @@ from moto.stepfunctions.parser.asl.component.common.string.string_expression imp
 from moto.stepfunctions.parser.asl.eval.states import States
 from moto.stepfunctions.parser.asl.eval.variable_store import VariableStore
 
-from sagepipe.local.adapters._moto import original_attribute
-from sagepipe.local.adapters.jsonata import install
+from sagepipe.local.core.moto_internals import original_attribute
+from sagepipe.local.stepfunctions.jsonata import install
 
 ACCOUNT = "123456789012"
 ARGUMENTS_EXPRESSION = """{

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sagepipe.local.runner import LocalPipeline, git
+from sagepipe.local.git import git
+from sagepipe.local.runner import LocalPipeline
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
 

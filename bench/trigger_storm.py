@@ -22,9 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sagepipe.local import context
+from sagepipe.local.core import context
+from sagepipe.local.git import git
 from sagepipe.local.replay import deliver_webhook
-from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
 

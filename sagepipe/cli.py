@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_USAGE = 2
 EXIT_DOCTOR_PROBLEM = 3
+EXIT_NO_PROJECT = 5
 
 RECORD_FIELDS = (
     ("status", "status"),
@@ -111,9 +112,21 @@ def main() -> None:
 
 
 # ------------------------------------------------------------------------------------------ local
+def _require_project() -> None:
+    """The local commands and the developer tooling read the project's template: say so in one line without it."""
+    from sagepipe.template import ProjectNotFoundError, require_project
+
+    try:
+        require_project()
+    except ProjectNotFoundError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_NO_PROJECT)
+
+
 @main.group()
 def local() -> None:
     """Run the pipeline on the embedded AWS emulator: no AWS account, no Docker."""
+    _require_project()
 
 
 _STATE_DIR = click.option(
@@ -168,7 +181,7 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
     data_file: Path | None, working_tree: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
 ) -> None:
     """Run the pipeline end to end: push HEAD, upload training data, follow the run, print its record."""
-    from sagepipe.local.runner import git, snapshot_working_tree, uncommitted_changes
+    from sagepipe.local.git import git, snapshot_working_tree, uncommitted_changes
     from sagepipe.local.sample_data import write_breast_cancer_csv
     from sagepipe.template import PROJECT_ROOT
 
@@ -360,6 +373,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 @main.group(hidden=True)
 def dev() -> None:
     """Developer tooling used by the Makefile."""
+    _require_project()
 
 
 @dev.command()

@@ -17,8 +17,42 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+class ProjectNotFoundError(RuntimeError):
+    """No sagepipe project (a directory with template.yaml) where a command needs one."""
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The project the commands work on: the source checkout sagepipe runs from (an editable install, or the
+    repository itself), else the nearest of `start` (the current directory) and its parents holding template.yaml.
+    None when there is none (sagepipe installed elsewhere and run outside a project)."""
+    source = Path(__file__).resolve().parent.parent
+    if (source / "template.yaml").is_file():
+        return source
+    here = (start or Path.cwd()).resolve()
+    return next((candidate for candidate in (here, *here.parents) if (candidate / "template.yaml").is_file()), None)
+
+
+PROJECT_ROOT = find_project_root() or Path.cwd()
+"""The project's root; when no project is found, the current directory, and `require_project()` says so."""
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+
+
+def require_project() -> Path:
+    """PROJECT_ROOT, or ProjectNotFoundError with one line saying what is missing."""
+    if not TEMPLATE_PATH.is_file():
+        raise ProjectNotFoundError(
+            f"no template.yaml in {Path.cwd()} or any directory above it: run sagepipe from a sagepipe project "
+            "(the repository with template.yaml, functions/, statemachine/ and container/)"
+        )
+    return PROJECT_ROOT
+
+
+def project_root() -> Path:
+    """The project a command works on (require_project())."""
+    return require_project()
+
+
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 
 ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
@@ -197,7 +231,7 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
     Functions behind a false Condition, or whose reservation resolves to AWS::NoValue, reserve nothing and
     are left out.
     """
-    from sagepipe.local.intrinsics import NO_VALUE, Resolver
+    from sagepipe.cloudformation import NO_VALUE, Resolver
 
     pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
     resolver = Resolver(template, parameter_values(template, overrides), pseudo | {"AWS::StackName": "sagepipe"})
@@ -208,7 +242,7 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
         if not resolver.resource_enabled(resource):
             continue
         value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
-        resolved = NO_VALUE if value is None else resolver.resolve(value)
+        resolved: Any = NO_VALUE if value is None else resolver.resolve(value)
         if resolved is not NO_VALUE and resolved != "":
             reserved[logical_id] = int(str(resolved))
     return reserved

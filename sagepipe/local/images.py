@@ -1,15 +1,16 @@
 """Training images, locally: the build context of a commit, registered in the emulator's ECR.
 
 There is no Docker engine, so a local "image" is the build context as the build checked it out, kept on
-disk, plus what the Dockerfile says SageMaker would run: the files it copies into /opt/ml/code and the
-SAGEMAKER_PROGRAM it sets (the sagemaker-training toolkit convention). Its digest is a content digest of
-the build context, so the same code gives the same digest, and the image registered in ECR under the
-commit's tag carries it.
+disk, plus what the Dockerfile (read with dockerfile-parse) says SageMaker would run: the files it copies into
+/opt/ml/code and the SAGEMAKER_PROGRAM it sets (the sagemaker-training toolkit convention). Its digest is a
+content digest of the build context, so the same code gives the same digest, and the image registered in ECR
+under the commit's tag carries it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shlex
 import shutil
@@ -17,6 +18,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from dockerfile_parse import DockerfileParser
 
 CODE_DIR = PurePosixPath("/opt/ml/code")
 
@@ -55,28 +58,9 @@ def context_digest(context_dir: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    """(KEYWORD, arguments) per instruction: continuations joined, comment lines inside them dropped, as Docker
-    does."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in dockerfile.splitlines():
-        line = raw.rstrip()
-        if line.lstrip().startswith("#") and (pending or not line.strip()):
-            continue
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        text = (pending + line).strip()
-        pending = ""
-        keyword, _, rest = text.partition(" ")
-        instructions.append((keyword.upper(), rest.strip()))
-    if pending.strip():
-        keyword, _, rest = pending.strip().partition(" ")
-        instructions.append((keyword.upper(), rest.strip()))
-    return instructions
+def _parser(dockerfile: str) -> DockerfileParser:
+    """dockerfile-parse over the text, in memory (its default would read and write ./Dockerfile)."""
+    return DockerfileParser(fileobj=io.BytesIO(dockerfile.encode("utf-8")), env_replace=True)
 
 
 def _words(arguments: str) -> list[str]:
@@ -99,20 +83,17 @@ def read_dockerfile(text: str) -> tuple[str, list[tuple[str, str]]]:
     Destinations are absolute (a relative one is resolved against WORKDIR) and keep their trailing slash, which
     decides whether a single source is copied into a directory or as that name.
     """
-    program: str | None = None
+    parser = _parser(text)
+    # The image SageMaker runs is the final stage: its ENV (dockerfile-parse applies every form and quoting).
+    program = parser.envs.get("SAGEMAKER_PROGRAM")
     workdir = PurePosixPath("/")
     copies: list[tuple[str, str]] = []
-    for keyword, rest in _instructions(text):
+    for instruction in parser.structure:
+        keyword, rest = str(instruction["instruction"]).upper(), str(instruction["value"])
         if keyword == "FROM":
             workdir = PurePosixPath("/")
         elif keyword == "WORKDIR":
             workdir = workdir / rest.strip()
-        elif keyword == "ENV":
-            words = _words(rest)
-            pairs = [word.split("=", 1) for word in words] if "=" in words[0] else [[words[0], " ".join(words[1:])]]
-            for name, value in (pair for pair in pairs if len(pair) == 2):
-                if name == "SAGEMAKER_PROGRAM":
-                    program = value
         elif keyword in {"COPY", "ADD"}:
             words = _words(rest)
             if any(word.startswith("--from") for word in words):
@@ -136,6 +117,11 @@ class ImageStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.Lock()
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> ImageStore:
+        """The store of the local runtime whose state directory this is."""
+        return cls(state_dir / "images")
 
     def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, str]]]:
         """Check the context and return (context digest, program, copies) before anything is registered."""

@@ -2,31 +2,41 @@
 
 The template is translated with aws-sam-translator (as `sam deploy` has CloudFormation do), conditions and
 intrinsic functions are resolved, and each resource is created through the emulator's API in dependency
-order. The state machine is created from statemachine/pipeline.asl.json itself, changed only by its
-DefinitionSubstitutions. Resource types that need not exist locally are listed in NOT_NEEDED_LOCALLY with
-the reason; any other type without a handler is an error, never a silent skip.
+order. This module coordinates: it creates the resources of services the emulator runs as moto has them
+(IAM, KMS, SNS, SQS, ECR, logs, Secrets Manager) itself, and hands the others to the provisioning of their
+service package (sagepipe.local.<service>.provisioning). The state machine is created from
+statemachine/pipeline.asl.json itself, changed only by its DefinitionSubstitutions. Resource types that need
+not exist locally are listed in NOT_NEEDED_LOCALLY with the reason; any other type without a handler is an
+error, never a silent skip.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import secrets
 import string
-import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from sagepipe.local import context
-from sagepipe.local.adapters import cloudformation_stacks
-from sagepipe.local.context import BuildProjectSpec, FunctionSpec
-from sagepipe.local.emulator import ACCOUNT_ID, REGION, Emulator
-from sagepipe.local.intrinsics import Resolver
-from sagepipe.template import PACKAGED_CODE_BUCKET, PROJECT_ROOT, load_template, state_machines, translate
+from sagepipe.cloudformation import Resolver
+from sagepipe.local.account.state import LocalAccount
+from sagepipe.local.cloudformation import stacks as cloudformation_stacks
+from sagepipe.local.codebuild import provisioning as codebuild
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.core.provisioning import Handler, ProvisionedResource, ProvisionError, Stack
+from sagepipe.local.dynamodb import provisioning as dynamodb
+from sagepipe.local.eventbridge import provisioning as eventbridge
+from sagepipe.local.lambda_ import provisioning as lambda_
+from sagepipe.local.s3 import provisioning as s3
+from sagepipe.local.stepfunctions import provisioning as stepfunctions
+from sagepipe.template import PROJECT_ROOT, load_template, translate
+
+apply_substitutions = stepfunctions.apply_substitutions
 
 DEFAULT_STACK_NAME: Final = "sagepipe-local"
 
@@ -43,19 +53,6 @@ NOT_NEEDED_LOCALLY: Final[Mapping[str, str]] = {
     "AWS::IAM::ManagedPolicy": "the emulator does not enforce IAM",
     "AWS::Lambda::Permission": "resource-based invoke permissions are IAM, which the emulator does not enforce",
 }
-
-
-class ProvisionError(RuntimeError):
-    """The template cannot be created locally."""
-
-
-@dataclass
-class ProvisionedResource:
-    logical_id: str
-    resource_type: str
-    ref: Any
-    attributes: dict[str, Any] = field(default_factory=dict)
-    created: bool = True
 
 
 @dataclass
@@ -124,14 +121,6 @@ def creation_order(resources: Mapping[str, Any]) -> list[str]:
     for logical_id in sorted(resources):
         visit(logical_id)
     return order
-
-
-def _zip_placeholder() -> bytes:
-    # moto stores function code; the local Lambda runtime runs the handler from its CodeUri instead.
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "sagepipe local: the handler runs from the project's CodeUri directory\n")
-    return buffer.getvalue()
 
 
 def _generate_secret(spec: Mapping[str, Any]) -> str:
@@ -222,7 +211,7 @@ def _not_needed(
 
 
 # ------------------------------------------------------------------------------------------ handlers
-def _iam_role(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _iam_role(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     # moto's Lambda refuses a role that does not exist, so roles are created. Their policies are not: the
     # emulator does not enforce IAM (tests/static checks the policies instead).
     iam = p.client("iam")
@@ -233,7 +222,7 @@ def _iam_role(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> Provis
     return ProvisionedResource(logical_id, "AWS::IAM::Role", name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
 
-def _kms_key(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _kms_key(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     kms = p.client("kms")
     key = kms.create_key(Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"]))["KeyMetadata"]
     if props.get("EnableKeyRotation"):
@@ -241,123 +230,19 @@ def _kms_key(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> Provisi
     return ProvisionedResource(logical_id, "AWS::KMS::Key", key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
 
 
-def _kms_alias(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _kms_alias(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     p.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
     return ProvisionedResource(logical_id, "AWS::KMS::Alias", props["AliasName"])
 
 
-def _s3_bucket(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    s3 = p.client("s3")
-    name = props.get("BucketName") or p.name(logical_id, lowercase=True, limit=63)
-    s3.create_bucket(Bucket=name)
-    if "VersioningConfiguration" in props:
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
-    if "BucketEncryption" in props:
-        # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
-        rules = [
-            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-            | ({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})
-            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        ]
-        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
-    if "PublicAccessBlockConfiguration" in props:
-        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
-    if "OwnershipControls" in props:
-        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
-    if "LoggingConfiguration" in props:
-        logging_config = props["LoggingConfiguration"]
-        s3.put_bucket_logging(
-            Bucket=name,
-            BucketLoggingStatus={
-                "LoggingEnabled": {
-                    "TargetBucket": logging_config["DestinationBucketName"],
-                    "TargetPrefix": logging_config.get("LogFilePrefix", ""),
-                }
-            },
-        )
-    if "LifecycleConfiguration" in props:
-        rules = []
-        for rule in props["LifecycleConfiguration"]["Rules"]:
-            converted: dict[str, Any] = {
-                "ID": rule.get("Id", "rule"),
-                "Status": rule["Status"],
-                "Filter": {"Prefix": ""},
-            }
-            if "ExpirationInDays" in rule:
-                converted["Expiration"] = {"Days": rule["ExpirationInDays"]}
-            if "NoncurrentVersionExpiration" in rule:
-                converted["NoncurrentVersionExpiration"] = rule["NoncurrentVersionExpiration"]
-            if "AbortIncompleteMultipartUpload" in rule:
-                converted["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
-            rules.append(converted)
-        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
-    if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
-        s3.put_bucket_notification_configuration(
-            Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
-        )
-    arn = f"arn:aws:s3:::{name}"
-    return ProvisionedResource(
-        logical_id,
-        "AWS::S3::Bucket",
-        name,
-        {
-            "Arn": arn,
-            "DomainName": f"{name}.s3.amazonaws.com",
-            "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
-        },
-    )
-
-
-def _s3_bucket_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    p.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
-    return ProvisionedResource(logical_id, "AWS::S3::BucketPolicy", props["Bucket"])
-
-
-def _dynamodb_table(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    dynamodb = p.client("dynamodb")
-    name = props.get("TableName") or p.name(logical_id)
-    request: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": props["KeySchema"],
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "BillingMode": props.get("BillingMode", "PROVISIONED"),
-        "DeletionProtectionEnabled": bool(props.get("DeletionProtectionEnabled", False)),
-    }
-    sse = props.get("SSESpecification")
-    if sse:
-        request["SSESpecification"] = {"Enabled": sse.get("SSEEnabled", False), "SSEType": sse.get("SSEType", "KMS")}
-        if "KMSMasterKeyId" in sse:
-            request["SSESpecification"]["KMSMasterKeyId"] = sse["KMSMasterKeyId"]
-    for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        if index_kind in props:
-            request[index_kind] = props[index_kind]
-    description = dynamodb.create_table(**request)["TableDescription"]
-    pitr = props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
-    if pitr:
-        dynamodb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and ttl.get("Enabled"):
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
-        )
-    return ProvisionedResource(
-        logical_id,
-        "AWS::DynamoDB::Table",
-        name,
-        {"Arn": description["TableArn"], "StreamArn": description.get("LatestStreamArn")},
-    )
-
-
-def _sns_topic(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _sns_topic(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     attributes = {key: str(props[key]) for key in ("KmsMasterKeyId", "DisplayName") if key in props}
     name = props.get("TopicName") or p.name(logical_id, limit=256)
     arn = p.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
     return ProvisionedResource(logical_id, "AWS::SNS::Topic", arn, {"TopicArn": arn, "TopicName": name})
 
 
-def _sns_topic_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _sns_topic_policy(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     for topic in props["Topics"]:
         p.client("sns").set_topic_attributes(
             TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
@@ -365,14 +250,14 @@ def _sns_topic_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -
     return ProvisionedResource(logical_id, "AWS::SNS::TopicPolicy", logical_id)
 
 
-def _sns_subscription(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _sns_subscription(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     arn = p.client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"])[
         "SubscriptionArn"
     ]
     return ProvisionedResource(logical_id, "AWS::SNS::Subscription", arn)
 
 
-def _sqs_queue(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _sqs_queue(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     sqs = p.client("sqs")
     name = props.get("QueueName") or p.name(logical_id, limit=80)
     attributes = {
@@ -385,7 +270,7 @@ def _sqs_queue(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> Provi
     return ProvisionedResource(logical_id, "AWS::SQS::Queue", url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
 
 
-def _sqs_queue_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _sqs_queue_policy(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     for queue_url in props["Queues"]:
         p.client("sqs").set_queue_attributes(
             QueueUrl=queue_url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
@@ -393,7 +278,7 @@ def _sqs_queue_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -
     return ProvisionedResource(logical_id, "AWS::SQS::QueuePolicy", logical_id)
 
 
-def _ecr_repository(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _ecr_repository(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     ecr = p.client("ecr")
     name = props.get("RepositoryName") or p.name(logical_id, lowercase=True, limit=256)
     request: dict[str, Any] = {
@@ -420,7 +305,7 @@ def _ecr_repository(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> 
     )
 
 
-def _log_group(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _log_group(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     logs = p.client("logs")
     name = props.get("LogGroupName") or p.name(logical_id, limit=512)
     request = {"logGroupName": name} | ({"kmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {})
@@ -431,118 +316,7 @@ def _log_group(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> Provi
     return ProvisionedResource(logical_id, "AWS::Logs::LogGroup", name, {"Arn": arn})
 
 
-def _code_dir(p: _Provisioner, code: Mapping[str, Any]) -> Path:
-    if code.get("S3Bucket") != PACKAGED_CODE_BUCKET:
-        raise ProvisionError(f"function code {code} is not a local CodeUri; the local runtime runs local code only")
-    return p.project_root / str(code["S3Key"]).removesuffix(".zip")
-
-
-def _lambda_function(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    from sagepipe.local.adapters import lambda_runtime
-
-    name = props.get("FunctionName") or p.name(logical_id)
-    environment = {key: str(value) for key, value in props.get("Environment", {}).get("Variables", {}).items()}
-    response = p.client("lambda").create_function(
-        FunctionName=name,
-        Runtime=props["Runtime"],
-        Role=props["Role"],
-        Handler=props["Handler"],
-        Code={"ZipFile": _zip_placeholder()},
-        Timeout=int(props.get("Timeout", 3)),
-        MemorySize=int(props.get("MemorySize", 128)),
-        Environment={"Variables": environment},
-        Architectures=props.get("Architectures", ["x86_64"]),
-    )
-    if props.get("ReservedConcurrentExecutions") not in {None, ""}:
-        # As CloudFormation does: the account's GetAccountSettings then counts it (no throttling locally).
-        p.client("lambda").put_function_concurrency(
-            FunctionName=name, ReservedConcurrentExecutions=int(props["ReservedConcurrentExecutions"])
-        )
-    spec = FunctionSpec(
-        name=name,
-        arn=response["FunctionArn"],
-        code_dir=_code_dir(p, props["Code"]),
-        handler=props["Handler"],
-        environment=environment,
-        timeout_seconds=int(props.get("Timeout", 3)),
-        memory_mb=int(props.get("MemorySize", 128)),
-    )
-    context.current().functions[name] = spec
-    lambda_runtime.warm(spec)
-    return ProvisionedResource(logical_id, "AWS::Lambda::Function", name, {"Arn": response["FunctionArn"]})
-
-
-def _lambda_url(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    function = props["TargetFunctionArn"]
-    request: dict[str, Any] = {"FunctionName": function, "AuthType": props["AuthType"]}
-    if "Cors" in props:
-        request["Cors"] = props["Cors"]
-    response = p.client("lambda").create_function_url_config(**request)
-    return ProvisionedResource(
-        logical_id,
-        "AWS::Lambda::Url",
-        response["FunctionArn"],
-        {"FunctionUrl": response["FunctionUrl"], "FunctionArn": response["FunctionArn"]},
-    )
-
-
-def _codebuild_project(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    name = props.get("Name") or p.name(logical_id, limit=150)
-    variables = {item["Name"]: str(item["Value"]) for item in props["Environment"].get("EnvironmentVariables", [])}
-    p.client("codebuild").create_project(
-        name=name,
-        source={
-            "type": props["Source"]["Type"],
-            "location": props["Source"].get("Location", ""),
-            "buildspec": props["Source"].get("BuildSpec", "buildspec.yml"),
-        },
-        artifacts={"type": props["Artifacts"]["Type"]},
-        environment={
-            "type": props["Environment"]["Type"],
-            "image": props["Environment"]["Image"],
-            "computeType": props["Environment"]["ComputeType"],
-            "environmentVariables": [
-                {"name": key, "value": value, "type": "PLAINTEXT"} for key, value in variables.items()
-            ],
-        },
-        serviceRole=props["ServiceRole"],
-    )
-    context.current().build_projects[name] = BuildProjectSpec(
-        name=name,
-        environment=variables | {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION},
-        timeout_seconds=int(props.get("TimeoutInMinutes", 60)) * 60,
-        buildspec=props["Source"].get("BuildSpec", "buildspec.yml"),
-    )
-    arn = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{name}"
-    return ProvisionedResource(logical_id, "AWS::CodeBuild::Project", name, {"Arn": arn})
-
-
-def apply_substitutions(definition: str, substitutions: Mapping[str, Any]) -> str:
-    """What CloudFormation does with DefinitionSubstitutions: replace ${Key} for each defined key."""
-
-    def replace(match: re.Match[str]) -> str:
-        key = match.group(1)
-        return str(substitutions[key]) if key in substitutions else match.group(0)
-
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
-
-
-def _state_machine(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    sam_resource = state_machines(p.sam_template).get(logical_id)
-    if sam_resource is None:
-        raise ProvisionError(f"{logical_id}: state machines must come from the SAM template with a DefinitionUri")
-    definition_file = p.project_root / sam_resource["Properties"]["DefinitionUri"]
-    definition = apply_substitutions(
-        definition_file.read_text(encoding="utf-8"), props.get("DefinitionSubstitutions", {})
-    )
-    name = props.get("StateMachineName") or p.name(logical_id, limit=80)
-    arn = p.client("stepfunctions").create_state_machine(
-        name=name, definition=definition, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
-    )["stateMachineArn"]
-    return ProvisionedResource(logical_id, "AWS::StepFunctions::StateMachine", arn, {"Arn": arn, "Name": name})
-
-
-def _logs_resource_policy(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _logs_resource_policy(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     document = props["PolicyDocument"]
     p.client("logs").put_resource_policy(
         policyName=props["PolicyName"], policyDocument=document if isinstance(document, str) else json.dumps(document)
@@ -550,26 +324,7 @@ def _logs_resource_policy(p: _Provisioner, logical_id: str, props: dict[str, Any
     return ProvisionedResource(logical_id, "AWS::Logs::ResourcePolicy", props["PolicyName"])
 
 
-def _events_rule(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
-    events = p.client("events")
-    name = props.get("Name") or p.name(logical_id)
-    bus = props.get("EventBusName", "default")
-    arn = events.put_rule(
-        Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props.get("State", "ENABLED"), EventBusName=bus
-    )["RuleArn"]
-    targets = []
-    for target in props.get("Targets", []):
-        converted = {key: target[key] for key in ("Id", "Arn", "RoleArn", "Input", "InputPath") if key in target}
-        for key in ("DeadLetterConfig", "RetryPolicy", "InputTransformer"):
-            if key in target:
-                converted[key] = target[key]
-        targets.append(converted)
-    if targets:
-        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
-    return ProvisionedResource(logical_id, "AWS::Events::Rule", name, {"Arn": arn})
-
-
-def _secret(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+def _secret(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     name = props.get("Name") or p.name(logical_id)
     value = props.get("SecretString") or _generate_secret(props.get("GenerateSecretString", {}))
     request = {"Name": name, "SecretString": value} | ({"KmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {})
@@ -577,13 +332,11 @@ def _secret(p: _Provisioner, logical_id: str, props: dict[str, Any]) -> Provisio
     return ProvisionedResource(logical_id, "AWS::SecretsManager::Secret", arn, {"Id": arn})
 
 
-_HANDLERS: Final[Mapping[str, Callable[[_Provisioner, str, dict[str, Any]], ProvisionedResource]]] = {
+_HANDLERS: Final[Mapping[str, Handler]] = {
+    # Services without a package of their own (the emulator runs them as moto has them): created here.
     "AWS::IAM::Role": _iam_role,
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
-    "AWS::S3::Bucket": _s3_bucket,
-    "AWS::S3::BucketPolicy": _s3_bucket_policy,
-    "AWS::DynamoDB::Table": _dynamodb_table,
     "AWS::SNS::Topic": _sns_topic,
     "AWS::SNS::TopicPolicy": _sns_topic_policy,
     "AWS::SNS::Subscription": _sns_subscription,
@@ -592,12 +345,14 @@ _HANDLERS: Final[Mapping[str, Callable[[_Provisioner, str, dict[str, Any]], Prov
     "AWS::ECR::Repository": _ecr_repository,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::Logs::ResourcePolicy": _logs_resource_policy,
-    "AWS::Lambda::Function": _lambda_function,
-    "AWS::Lambda::Url": _lambda_url,
-    "AWS::CodeBuild::Project": _codebuild_project,
-    "AWS::StepFunctions::StateMachine": _state_machine,
-    "AWS::Events::Rule": _events_rule,
     "AWS::SecretsManager::Secret": _secret,
+    # Services with a package: each package provisions its own resources.
+    **s3.HANDLERS,
+    **dynamodb.HANDLERS,
+    **eventbridge.HANDLERS,
+    **lambda_.HANDLERS,
+    **codebuild.HANDLERS,
+    **stepfunctions.HANDLERS,
 }
 
 
@@ -619,7 +374,7 @@ def provision(
     connection = str(values.get("GitHubConnectionArn") or "")
     if connection:
         # The stack's connection exists in the local account, handshake done (builds clone the local repository).
-        runtime.account.add_connection(connection, f"{stack_name}-github")
+        runtime.state(LocalAccount).add_connection(connection, f"{stack_name}-github")
     stack = _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
     cloudformation_stacks.register(stack, emulator.client("cloudformation"), ACCOUNT_ID, REGION)
     return stack

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
-import hmac
+import importlib.util
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from sagepipe.local.adapters.s3_events import encode_key
-from sagepipe.local.emulator import ACCOUNT_ID, REGION
-from sagepipe.local.runner import RunError, git
+from sagepipe import template
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION
+from sagepipe.local.git import commit_exists, git
+from sagepipe.local.runner import RunError
+from sagepipe.local.s3.events import encode_key
 from sagepipe.local.sample_data import write_breast_cancer_csv
 
 if TYPE_CHECKING:
@@ -39,18 +42,8 @@ if TYPE_CHECKING:
 SEED_TIMEOUT_SECONDS = 120.0
 
 
-def _commit_exists(repository: Path, commit: str) -> bool:
-    result = subprocess.run(
-        ["git", "-C", str(repository), "cat-file", "-e", f"{commit}^{{commit}}"],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode == 0
-
-
 def _local_commit(pipeline: LocalPipeline, commit: str | None, notes: list[str]) -> str:
-    if commit and _commit_exists(pipeline.repository, commit):
+    if commit and commit_exists(pipeline.repository, commit):
         return commit
     head = git(pipeline.repository, "rev-parse", "HEAD")
     notes.append(f"commit {str(commit)[:12]} is not in the local repository: using HEAD {head[:12]}")
@@ -173,9 +166,25 @@ def webhook_secret(pipeline: LocalPipeline) -> bytes:
     return str(secret["SecretString"]).encode()
 
 
+WEBHOOK_SIGNATURE_MODULE = Path("functions") / "github_webhook" / "signature.py"
+
+
+@functools.cache
+def _webhook_signature(project_root: Path) -> ModuleType:
+    """The webhook function's own signature module (loaded from its file: functions/ is not a package of sagepipe)."""
+    path = project_root / WEBHOOK_SIGNATURE_MODULE
+    spec = importlib.util.spec_from_file_location("sagepipe_replay_github_webhook_signature", path)
+    if spec is None or spec.loader is None:
+        raise RunError(f"cannot load the webhook function's signature module {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def sign(secret: bytes, body: bytes) -> str:
-    """The X-Hub-Signature-256 header GitHub sends for `body`."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    """The X-Hub-Signature-256 header GitHub sends for `body`, as the webhook function's own `sign` computes it."""
+    signature: str = _webhook_signature(template.project_root()).sign(secret, body)
+    return signature
 
 
 def invoke_webhook(

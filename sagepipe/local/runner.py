@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from sagepipe.local import context
-from sagepipe.local.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.git import git
+from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import LocalStack, provision
+from sagepipe.local.services import start_emulator
 from sagepipe.template import PROJECT_ROOT
 
 POLL_SECONDS: Final = 0.05
@@ -36,56 +37,6 @@ TERMINAL: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 class RunError(RuntimeError):
     """A local run could not be started or followed."""
-
-
-def git(repository: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repository), *args], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-
-
-def uncommitted_changes(repository: Path, paths: tuple[str, ...] = ("container", "buildspec.yml")) -> list[str]:
-    """Files under `paths` that differ from HEAD (modified, staged, or untracked and not ignored)."""
-    output = git(repository, "status", "--porcelain", "--untracked-files=all", "--", *paths)
-    return [line[3:] for line in output.splitlines() if line.strip()]
-
-
-def snapshot_working_tree(repository: Path) -> str:
-    """A commit object holding the working tree (tracked changes and untracked, non-ignored files), with HEAD as
-    parent, on no branch: the build can check out exactly what is on disk, and HEAD and the index stay as they
-    are. Like `git stash create`, it only adds objects to the repository's object store."""
-    index = repository / ".git" / "sagepipe-snapshot-index"
-    environment = {"GIT_INDEX_FILE": str(index)}
-    try:
-        subprocess.run(
-            ["git", "-C", str(repository), "read-tree", "HEAD"], check=True, env=_git_env(environment), timeout=60
-        )
-        subprocess.run(["git", "-C", str(repository), "add", "-A"], check=True, env=_git_env(environment), timeout=60)
-        tree = subprocess.run(
-            ["git", "-C", str(repository), "write-tree"],
-            check=True,
-            env=_git_env(environment),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.strip()
-    finally:
-        index.unlink(missing_ok=True)
-    head = git(repository, "rev-parse", "HEAD")
-    return git(repository, "commit-tree", tree, "-p", head, "-m", f"sagepipe local: working tree on top of {head[:12]}")
-
-
-def _git_env(extra: Mapping[str, str]) -> dict[str, str]:
-    import os
-
-    return {
-        **os.environ,
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "sagepipe local"),
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "sagepipe@localhost"),
-        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "sagepipe local"),
-        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "sagepipe@localhost"),
-        **extra,
-    }
 
 
 def plain(value: Any) -> Any:
@@ -164,7 +115,7 @@ class LocalPipeline:
     ) -> Iterator[LocalPipeline]:
         session = state_dir / "session"
         shutil.rmtree(session, ignore_errors=True)
-        emulator = Emulator(state_dir=session, port=port).start()
+        emulator = start_emulator(session, port=port)
         try:
             stack = provision(emulator, parameters=parameters, repository=repository)
             yield cls(emulator, stack, repository, runs_dir or state_dir / "runs")
@@ -261,12 +212,13 @@ class LocalPipeline:
         """Wait for the execution to end, reporting each state as it runs. Every wait is bounded by `timeout`."""
         sfn = self.emulator.client("stepfunctions")
         started = time.monotonic()
-        deadline = started + timeout
         seen = 0
         entered: dict[str, float] = {}
         description: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
+
+        def ended() -> bool:
+            nonlocal seen, description, history
             description = sfn.describe_execution(executionArn=execution_arn)
             history = self._history(sfn, execution_arn)
             for event in history[seen:]:
@@ -283,10 +235,9 @@ class LocalPipeline:
                 else:
                     on_progress(progress)
             seen = len(history)
-            if description["status"] in TERMINAL:
-                break
-            time.sleep(POLL_SECONDS)
-        else:
+            return description["status"] in TERMINAL
+
+        if not poll_until(ended, timeout=timeout, interval=POLL_SECONDS):
             raise RunError(f"{execution_arn} did not finish within {timeout:.0f} s")
         output = json.loads(description["output"]) if description.get("output") else None
         return RunResult(
@@ -304,13 +255,13 @@ class LocalPipeline:
         """Wait until no execution of the pipeline is running. Raises RunError after `timeout` seconds."""
         sfn = self.emulator.client("stepfunctions")
         machine = self.stack.outputs["PipelineStateMachineArn"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def idle() -> bool:
             running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)
-            if not running["executions"]:
-                return
-            time.sleep(IDLE_POLL_SECONDS)
-        raise RunError(f"executions were still running after {timeout:.0f} s")
+            return not running["executions"]
+
+        if not poll_until(idle, timeout=timeout, interval=IDLE_POLL_SECONDS):
+            raise RunError(f"executions were still running after {timeout:.0f} s")
 
     @staticmethod
     def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -395,7 +346,3 @@ class LocalPipeline:
                     build = json.loads(details.get("output", "{}")).get("Build", {})
                     if "Id" in build:
                         yield str(build["Id"])
-
-
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

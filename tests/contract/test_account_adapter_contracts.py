@@ -19,8 +19,9 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 from moto import mock_aws
 
-from sagepipe.local.adapters import cloudformation_stacks, code_connections
-from sagepipe.local.adapters._moto import original_attribute
+from sagepipe.local.account import code_connections
+from sagepipe.local.cloudformation import stacks as cloudformation_stacks
+from sagepipe.local.core.moto_internals import original_attribute
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

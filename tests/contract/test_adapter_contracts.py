@@ -52,26 +52,27 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sagepipe.local import context as runtime_context
-from sagepipe.local.adapters import (
-    ADAPTER_MODULES,
-    _sync_task,
+from sagepipe.local import codebuild, sagemaker
+from sagepipe.local.codebuild import adapter as codebuild_sync
+from sagepipe.local.core import context as runtime_context
+from sagepipe.local.core.moto_internals import Internal, original_attribute
+from sagepipe.local.dynamodb import atomic as dynamodb_atomic
+from sagepipe.local.eventbridge import targets as eventbridge_targets
+from sagepipe.local.lambda_ import runtime as lambda_runtime
+from sagepipe.local.s3 import bucket_policy as s3_bucket_policy
+from sagepipe.local.s3 import copy_limit as s3_copy_limit
+from sagepipe.local.s3 import events as s3_events
+from sagepipe.local.sagemaker import adapter as sagemaker_sync
+from sagepipe.local.services import ADAPTER_MODULES
+from sagepipe.local.stepfunctions import (
     aws_sdk,
-    codebuild_sync,
-    dynamodb_atomic,
-    eventbridge_targets,
-    lambda_runtime,
     program_cache,
-    s3_bucket_policy,
-    s3_copy_limit,
-    s3_events,
-    sagemaker_sync,
     service_errors,
     service_tasks,
     task_clients,
     task_timeouts,
 )
-from sagepipe.local.adapters._moto import Internal, original_attribute
+from sagepipe.local.stepfunctions import sync_task as _sync_task
 from sagepipe.template import PROJECT_ROOT
 from tests.moto_objects import moto_rule
 
@@ -80,12 +81,13 @@ REGION = "us-east-1"
 
 # ----------------------------------------------------------------------------------------------- declarations
 
-CHECKED_HERE = (*(name for name in ADAPTER_MODULES if name != "jsonata"), "_sync_task")
+SYNC_TASK = "sagepipe.local.stepfunctions.sync_task"
+CHECKED_HERE = (*(name for name in ADAPTER_MODULES if not name.endswith(".jsonata")), SYNC_TASK)
 """jsonata's internals are checked one by one in test_jsonata_adapter_contract.py."""
 
 
 def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"sagepipe.local.adapters.{name}")
+    return importlib.import_module(name)
 
 
 def _adapter_name(module: ModuleType) -> str:
@@ -114,18 +116,23 @@ UNDOCUMENTED_INTERNALS: frozenset[str] = frozenset()
 
 
 def test_every_adapter_module_is_listed_so_its_contract_is_checked() -> None:
-    """A module added to sagepipe/local/adapters but not to ADAPTER_MODULES would escape every test above."""
+    """A module of sagepipe/local that patches moto (it declares MOTO_INTERNALS and has an install()) but is not in
+    ADAPTER_MODULES would escape every test above."""
     import pkgutil
 
-    from sagepipe.local import adapters
+    import sagepipe.local
 
-    on_disk = {info.name for info in pkgutil.iter_modules(adapters.__path__) if not info.name.startswith("_")}
+    on_disk = set()
+    for info in pkgutil.walk_packages(sagepipe.local.__path__, "sagepipe.local."):
+        module = importlib.import_module(info.name)
+        if hasattr(module, "MOTO_INTERNALS") and callable(getattr(module, "install", None)):
+            on_disk.add(info.name)
     assert on_disk == set(ADAPTER_MODULES), (
         f"adapter modules on disk {sorted(on_disk)} differ from ADAPTER_MODULES {sorted(ADAPTER_MODULES)}"
     )
 
 
-@pytest.mark.parametrize("name", [*ADAPTER_MODULES, "_sync_task"])
+@pytest.mark.parametrize("name", [*ADAPTER_MODULES, SYNC_TASK])
 def test_every_adapter_module_declares_its_moto_internals(name: str) -> None:
     """Given an adapter module (every one install_all installs, and the shared _sync_task), then it declares a
     non-empty MOTO_INTERNALS of Internal objects, so the contract tests above have something to check."""
@@ -134,11 +141,11 @@ def test_every_adapter_module_declares_its_moto_internals(name: str) -> None:
     assert isinstance(internals, tuple), f"adapter module {name} has no MOTO_INTERNALS tuple"
     assert internals, f"adapter module {name} declares no moto internals; every adapter touches at least one"
     assert all(isinstance(item, Internal) for item in internals), f"{name}.MOTO_INTERNALS holds non-Internal items"
-    assert callable(getattr(module, "install", None)) or name == "_sync_task", f"adapter {name} has no install()"
+    assert callable(getattr(module, "install", None)) or name == SYNC_TASK, f"adapter {name} has no install()"
 
 
 def _every_internal() -> Iterator[Any]:
-    for name in (*ADAPTER_MODULES, "_sync_task"):
+    for name in (*ADAPTER_MODULES, SYNC_TASK):
         for internal in _module(name).MOTO_INTERNALS:
             key = f"{name}:{internal.path}"
             marks = (
@@ -652,7 +659,7 @@ def copy_limit_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> run
     runtime = runtime_context.RuntimeContext(
         state_dir=tmp_path, endpoint="http://localhost:0", client_factory=lambda _: None
     )
-    runtime.copy_object_max_bytes = 1024
+    s3_copy_limit.settings(runtime).copy_object_max_bytes = 1024
     monkeypatch.setattr(runtime_context, "_current", runtime)
     return runtime
 
@@ -667,8 +674,8 @@ def test_moto_copy_object_copies_a_source_of_any_size() -> None:
         backend = s3_backends[ACCOUNT]["global"]
         source = backend.get_object("data-bucket", "big.csv")
         assert source is not None
-        source.contentsize = runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1
-        assert source.size == runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1, (
+        source.contentsize = s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES + 1
+        assert source.size == s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES + 1, (
             "moto's FakeKey.size no longer reads contentsize"
         )
         original_attribute(S3Backend, "copy_object")(backend, source, "data-bucket", "copy.csv")
@@ -722,18 +729,18 @@ def test_the_adapter_refuses_copy_object_over_the_runtime_s_limit_with_s3_s_erro
 def test_without_a_running_runtime_the_adapter_applies_aws_s_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto in process, after an emulator installed the adapters and stopped: AWS's 5 GiB limit applies."""
     error = s3_copy_limit.copy_source_too_large(
-        runtime_context.S3_COPY_OBJECT_MAX_BYTES + 1, runtime_context.S3_COPY_OBJECT_MAX_BYTES
+        s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES + 1, s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES
     )
     assert error is not None
     assert str(getattr(error, "message", "")) == AWS_COPY_TOO_LARGE.format(5368709120)
     assert (
         s3_copy_limit.copy_source_too_large(
-            runtime_context.S3_COPY_OBJECT_MAX_BYTES, runtime_context.S3_COPY_OBJECT_MAX_BYTES
+            s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES, s3_copy_limit.S3_COPY_OBJECT_MAX_BYTES
         )
         is None
     )
     monkeypatch.setattr(runtime_context, "_current", None)
-    assert runtime_context.copy_object_max_bytes() == 5_368_709_120
+    assert s3_copy_limit.copy_object_max_bytes() == 5_368_709_120
 
 
 # ----------------------------------------------------------------------------------------------- codebuild_sync
@@ -788,10 +795,12 @@ def test_moto_codebuild_keeps_the_started_build_dict_in_its_history() -> None:
     assert build["id"].startswith("train-image:")
 
 
-def test_the_adapter_keeps_a_local_build_s_real_status(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_adapter_keeps_a_local_build_s_real_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Given a build the local runtime is running, codebuild_sync's batch_get_builds returns it as it is."""
     backend, build = _codebuild_backend_with_a_build()
-    monkeypatch.setitem(codebuild_sync._local_builds, build["id"], _sync_task.LocalJob(build["id"]))
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    runtime.state(codebuild_sync.LocalBuilds).add(_sync_task.LocalJob(build["id"]))
     (reported,) = codebuild_sync.batch_get_builds(backend, [build["id"]])
     assert reported["buildStatus"] == "IN_PROGRESS"
     assert reported is build
@@ -908,7 +917,11 @@ def test_moto_parses_task_states_through_the_factory_name_in_state_task_factory(
         build_sync_resolver(env=None, resource_runtime_part=None, normalised_parameters={}, state_credentials=None)
 
     # Given the adapter's factory there: the parser builds the local integrations
-    monkeypatch.setattr(_CALLER, "state_task_service_for", service_tasks.state_task_service_for)
+    monkeypatch.setattr(
+        _CALLER,
+        "state_task_service_for",
+        service_tasks.factory({"codebuild": codebuild.task, "sagemaker": sagemaker.task}),
+    )
     assert type(_parsed_task("arn:aws:states:::codebuild:startBuild.sync")) is codebuild_sync.CodeBuildTask, (
         "moto's parser no longer creates Task states through state_task_factory.state_task_service_for; "
         "re-check service_tasks"
@@ -1014,26 +1027,33 @@ def test_moto_builds_a_new_client_for_every_task_call_and_ignores_the_state_role
         )
 
 
-def test_task_clients_shares_one_client_per_region_service_and_role() -> None:
-    """The adapter's cache: the same client for the same (region, service, role), another for anything else."""
-    task_clients.forget_clients()
+def test_task_clients_shares_one_client_per_region_service_and_role(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The adapter's cache: the same client for the same (region, service, role), another for anything else; a
+    reset of the runtime forgets them."""
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
     role = SimpleNamespace(role_arn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")
     client = task_clients.boto_client_for(REGION, "dynamodb", role)
     assert task_clients.boto_client_for(REGION, "dynamodb", SimpleNamespace(role_arn=role.role_arn)) is client
     assert task_clients.boto_client_for(REGION, "sns", role) is not client
     assert task_clients.boto_client_for("eu-west-1", "dynamodb", role) is not client
     assert task_clients.boto_client_for(REGION, "dynamodb", None) is not client
-    task_clients.forget_clients()
+    runtime.reset()
     assert task_clients.boto_client_for(REGION, "dynamodb", role) is not client
 
 
-def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy() -> None:
+def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """program_cache's fast path: moto's parse of sagepipe's definition pickles, and each copy is independent."""
     definition = (PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8")
-    program_cache._programs.clear()
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
     first = program_cache.parsed_program(definition)
     second = program_cache.parsed_program(definition)
-    assert isinstance(program_cache._programs[definition], bytes), (
+    assert isinstance(runtime.state(program_cache.ParsedPrograms).programs[definition], bytes), (
         "moto's parsed program no longer pickles; program_cache falls back to copy.deepcopy (5x slower)"
     )
     assert first is not second

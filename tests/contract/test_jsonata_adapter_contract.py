@@ -1,4 +1,4 @@
-"""Contract: what sagepipe/local/adapters/jsonata.py assumes about moto (pinned) and jsonata-python.
+"""Contract: what sagepipe/local/stepfunctions/jsonata.py assumes about moto (pinned) and jsonata-python.
 
 One test per moto internal the adapter touches, then behavioural checks of the assumptions the adapter
 builds on. When a moto upgrade breaks one, the failure says which assumption went and what to revisit.
@@ -31,8 +31,8 @@ from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.jsonata import validations
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sagepipe.local.adapters import jsonata as adapter
-from sagepipe.local.adapters._moto import Internal, original_attribute
+from sagepipe.local.core.moto_internals import Internal, original_attribute
+from sagepipe.local.stepfunctions import jsonata as adapter
 
 
 @pytest.fixture(scope="module", autouse=True)

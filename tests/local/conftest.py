@@ -5,9 +5,9 @@ emulator with the stack provisioned again, and, when it needs to change the trai
 clone of this repository to commit into (the build checks out commits from it).
 """
 
+import contextlib
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local import context
-from sagepipe.local.emulator import Emulator
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import Emulator
+from sagepipe.local.git import git
+from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import provision
-from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
+from sagepipe.local.services import start_emulator
 from sagepipe.template import PROJECT_ROOT
 
 
@@ -48,7 +51,7 @@ class TrainingRepository:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    running = Emulator(state_dir=tmp_path_factory.mktemp("emulator")).start()
+    running = start_emulator(tmp_path_factory.mktemp("emulator"))
     yield running
     running.stop()
 
@@ -79,15 +82,17 @@ def pipeline(
 def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
     """Let executions a test started finish before the next test resets the emulator under them."""
     sfn = emulator.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    for started in context.current().started_executions[-50:]:
-        while time.monotonic() < deadline:
-            try:
-                if sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
-                    break
-            except Exception:  # reset already forgot it
-                break
-            time.sleep(0.05)
+    pending = [started.execution_arn for started in context.current().started_executions[-50:]]
+
+    def quiet() -> bool:
+        while pending:
+            with contextlib.suppress(Exception):  # a reset already forgot it: nothing to wait for
+                if sfn.describe_execution(executionArn=pending[0])["status"] == "RUNNING":
+                    return False
+            pending.pop(0)
+        return True
+
+    poll_until(quiet, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -105,12 +110,16 @@ class Notifications:
     def received(self, expected: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         sqs = self.pipeline.emulator.client("sqs")
         messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while len(messages) < expected and time.monotonic() < deadline:
+
+        def enough() -> bool:
+            # The long poll (WaitTimeSeconds) is the wait: no pause is needed between receives.
             response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
             for message in response.get("Messages", []):
                 messages.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            return len(messages) >= expected
+
+        poll_until(enough, timeout=timeout, interval=0)
         return messages
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from sagepipe.local import context
-from sagepipe.local.faults import Fault
 from sagepipe.local.runner import LocalPipeline
+from sagepipe.local.stepfunctions import faults
+from sagepipe.local.stepfunctions.faults import Fault
 from tests.local.conftest import AUDIT_RECORD_SCHEMA, TrainingRepository, assert_valid_record, run_through_events
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +47,7 @@ def test_real_records_of_every_status_follow_the_schema(
     no_target = tmp_path / "no-target.csv"
     no_target.write_text(header.removesuffix(",target") + ",label\n" + rows, encoding="utf-8")
     (failed_at_train,) = run_through_events(pipeline, commit=None, data=no_target)
-    context.current().faults.inject(Fault("lambda:invoke", error="ResourceNotFoundException", state="NormaliseTrigger"))
+    faults.controls().faults.inject(Fault("lambda:invoke", error="ResourceNotFoundException", state="NormaliseTrigger"))
     (failed_first,) = run_through_events(pipeline, commit=None, data=training_data)
 
     records = {

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 
 from sagepipe import doctor
 from sagepipe.cli import EXIT_DOCTOR_PROBLEM, main
-from sagepipe.local import context
-from sagepipe.local.emulator import ACCESS_KEY, REGION, SECRET_KEY, Emulator
+from sagepipe.local.account.state import LocalAccount
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import ACCESS_KEY, REGION, SECRET_KEY, Emulator
 from sagepipe.local.provisioner import DEFAULT_STACK_NAME, LocalStack, provision
 from sagepipe.template import PROJECT_ROOT
 
@@ -115,7 +116,7 @@ def test_before_deploy_the_template_s_configuration_is_checked(emulator: Emulato
 def test_a_low_lambda_limit_with_reservations_is_a_problem(emulator: Emulator, stack: LocalStack) -> None:
     """Given an account limit of 50 (a new account's) and a webhook reservation of 10, then the Lambda line is a
     problem naming the quota code and the parameter to empty, and the command exits 3."""
-    context.current().account.lambda_concurrent_executions = 50
+    context.current().state(LocalAccount).lambda_concurrent_executions = 50
 
     results = run_doctor(emulator, overrides={"GitHubWebhookReservedConcurrency": "10"})
     runner = CliRunner().invoke(
@@ -139,7 +140,7 @@ def test_the_stack_s_own_reservations_are_not_counted_twice(emulator: Emulator) 
     """Given a deployed stack whose webhook already reserves 10 in an account of 110 (so 100 are unreserved),
     when the doctor checks the same reservation again, then it is ok: a redeploy keeps the same 10."""
     emulator.reset()
-    context.current().account.lambda_concurrent_executions = 110
+    context.current().state(LocalAccount).lambda_concurrent_executions = 110
     provision(emulator, parameters={"GitHubWebhookReservedConcurrency": "10"}, repository=PROJECT_ROOT)
     settings = emulator.client("lambda").get_account_settings()["AccountLimit"]
     assert settings["UnreservedConcurrentExecutions"] == 100, "the provisioner should have reserved 10"
@@ -180,7 +181,7 @@ def test_a_quota_of_zero_is_a_problem_with_its_code_in_the_fix(  # noqa: PLR0917
 ) -> None:
     """Given an applied quota of 0 (as a fresh account has for GPU training), then the line is a problem whose fix
     is the increase request with the quota's code."""
-    quota = context.current().account.apply_quota(service_code, quota_name, 0)
+    quota = context.current().state(LocalAccount).apply_quota(service_code, quota_name, 0)
 
     line = run_doctor(emulator, overrides=overrides)[check]
 
@@ -193,7 +194,7 @@ def test_a_quota_of_zero_is_a_problem_with_its_code_in_the_fix(  # noqa: PLR0917
 
 def test_an_applied_quota_is_preferred_to_the_default(emulator: Emulator, stack: LocalStack) -> None:
     """Given an applied SageMaker quota of 4, then the line reports 4, not the AWS default."""
-    context.current().account.apply_quota("sagemaker", "ml.m5.large for training job usage", 4)
+    context.current().state(LocalAccount).apply_quota("sagemaker", "ml.m5.large for training job usage", 4)
 
     line = run_doctor(emulator)["SageMaker quota"]
 
@@ -208,7 +209,7 @@ def test_a_connection_that_is_not_available_is_a_problem(
 ) -> None:
     """Given the stack's GitHub connection PENDING (as created) or in ERROR, then the line is a problem."""
     arn = str(stack.parameters["GitHubConnectionArn"])
-    context.current().account.set_connection_status(arn, status)
+    context.current().state(LocalAccount).set_connection_status(arn, status)
 
     line = run_doctor(emulator)["Code connection"]
 
@@ -350,7 +351,7 @@ def test_denied_ec2_and_cloudformation_calls_are_could_not_check(emulator: Emula
 def test_an_instance_type_ec2_does_not_know_is_could_not_check(emulator: Emulator, stack: LocalStack) -> None:
     """Given ml.p3.2xlarge, a SageMaker training type absent from the emulator's EC2 catalogue and with no quota
     removed, then the instance storage line could not be checked; a quota Service Quotas does not list either."""
-    context.current().account.forget_quota("sagemaker", "ml.p3.2xlarge for training job usage")
+    context.current().state(LocalAccount).forget_quota("sagemaker", "ml.p3.2xlarge for training job usage")
 
     results = run_doctor(emulator, overrides={"TrainingInstanceType": "ml.p3.2xlarge"})
 

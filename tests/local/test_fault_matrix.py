@@ -1,6 +1,7 @@
 """The fault matrix: every Task state of the deployed definition × {transient error, permanent error, timeout}.
 
-Each scenario arms a fault on the state's integration (sagepipe.local.faults), starts the kind of run that
+Each scenario arms a fault on the state's integration (sagepipe.local.stepfunctions.faults), starts the kind of run
+that
 reaches the state through the real event path, and checks the one outcome the workflow promises:
 
 - transient: the error is one the state's Retry names; the call fails twice (once for the integrations that
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,12 +34,14 @@ from typing import Any, Literal
 import pytest
 
 from sagepipe import error_names
-from sagepipe.local import context
-from sagepipe.local.emulator import Emulator
-from sagepipe.local.faults import Fault, InjectedCall
+from sagepipe.local.core.emulator import Emulator
+from sagepipe.local.git import git
+from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import provision
-from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
+from sagepipe.local.stepfunctions import faults
+from sagepipe.local.stepfunctions.faults import Fault, InjectedCall
 from sagepipe.template import PROJECT_ROOT
 from tests.local import fault_matrix_report
 from tests.local.conftest import wait_for_quiet
@@ -179,15 +181,17 @@ class MatrixStack:
         """The notifications about this run that arrive within a short, bounded wait."""
         sqs = self.pipeline.emulator.client("sqs")
         found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + NOTIFICATION_WAIT_SECONDS
-        while time.monotonic() < deadline:
+
+        def collect() -> bool:
             response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             for message in response.get("Messages", []):
                 body = json.loads(message["Body"])
                 if body.get("MessageAttributes", {}).get("run_id", {}).get("Value") == run_id:
                     found.append(body)
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            time.sleep(0.1)
+            return False  # a second notification must not arrive either: collect for the whole wait
+
+        poll_until(collect, timeout=NOTIFICATION_WAIT_SECONDS, interval=0.1)
         return found
 
 
@@ -366,7 +370,7 @@ def attempts_of(result: RunResult, state: str) -> int:
 
 def run(stacks: Stacks, scenario: Scenario) -> Observed:
     stack = stacks.use(scenario.stack_kind)
-    runtime = context.current()
+    runtime = faults.controls()
     runtime.faults.clear()
     runtime.clock.reset()
     runtime.clock.retry_scale = RETRY_SCALE
@@ -453,8 +457,8 @@ def expected(scenario: Scenario) -> Expected:
 def stacks(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
     provided = Stacks(emulator, tmp_path_factory.mktemp("fault-matrix"))
     yield provided
-    context.current().faults.clear()
-    context.current().clock.reset()
+    faults.controls().faults.clear()
+    faults.controls().clock.reset()
     wait_for_quiet(emulator)
 
 

@@ -61,7 +61,7 @@ def test_the_local_sagemaker_refuses_a_volume_key_with_local_storage_as_sagemake
 ) -> None:
     """Given the local SageMaker, when a training job asks for a volume key on ml.g5.xlarge, then it fails with
     SageMaker's ValidationException before any job exists; on ml.m5.large the same request is accepted."""
-    from sagepipe.local.adapters import sagemaker_sync
+    from sagepipe.local.sagemaker import adapter as sagemaker_sync
 
     with pytest.raises(Exception, match="VolumeKmsKeyId") as refused:
         sagemaker_sync.refuse_volume_key_with_local_storage(

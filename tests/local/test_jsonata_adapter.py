@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sagepipe.local.adapters import jsonata as jsonata_adapter
-from sagepipe.local.adapters.jsonata import install
+from sagepipe.local.process import poll_until
+from sagepipe.local.stepfunctions import jsonata as jsonata_adapter
+from sagepipe.local.stepfunctions.jsonata import install
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 ROLE_ARN = "arn:aws:iam::123456789012:role/sagepipe-local"
@@ -61,12 +61,14 @@ def execute(sfn: Any, machine_arn: str, payload: Any, *, name: str) -> Execution
     execution_arn = sfn.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(payload))[
         "executionArn"
     ]
-    deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS
-    description = sfn.describe_execution(executionArn=execution_arn)
-    while description["status"] == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    description: dict[str, Any] = {}
+
+    def left_running() -> bool:
+        nonlocal description
         description = sfn.describe_execution(executionArn=execution_arn)
-    if description["status"] == "RUNNING":
+        return description["status"] != "RUNNING"
+
+    if not poll_until(left_running, timeout=EXECUTION_DEADLINE_SECONDS, interval=0.02):
         pytest.fail(f"execution {name} still RUNNING after {EXECUTION_DEADLINE_SECONDS} s")
     events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     output = description.get("output")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local import context
+from sagepipe.local.core import context
 from sagepipe.local.runner import LocalPipeline
 from tests.local.conftest import TrainingRepository, read_s3_uri, run_through_events
 

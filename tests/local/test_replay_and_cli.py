@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from sagepipe.local import context
+from sagepipe.local.core import context
+from sagepipe.local.git import git
 from sagepipe.local.replay import load_event, replay
-from sagepipe.local.runner import LocalPipeline, git
+from sagepipe.local.runner import LocalPipeline
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import TrainingRepository
 

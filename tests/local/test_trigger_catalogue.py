@@ -29,12 +29,13 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local import context
-from sagepipe.local.adapters.s3_events import encode_key
-from sagepipe.local.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.git import git
 from sagepipe.local.provisioner import provision
 from sagepipe.local.replay import invoke_webhook, sign, webhook_secret
-from sagepipe.local.runner import LocalPipeline, RunResult, git
+from sagepipe.local.runner import LocalPipeline, RunResult
+from sagepipe.local.s3.events import encode_key
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import wait_for_quiet

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from sagepipe.local import context
+from sagepipe.local.core import context
 from sagepipe.local.runner import LocalPipeline
 from tests.local.conftest import TrainingRepository, run_through_events, states_entered
 

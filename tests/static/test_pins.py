@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sagepipe.local.adapters._moto import PINNED_MOTO_VERSION
+from sagepipe.local.core.moto_internals import PINNED_MOTO_VERSION
 from sagepipe.template import PROJECT_ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\],]+?)(\[[^\]]*\])?==([^\s;#]+)")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from sagepipe.local.intrinsics import Resolver
+from sagepipe.cloudformation import Resolver
 from sagepipe.template import ALL_FEATURES_PARAMETERS, PROJECT_ROOT, load_template, translate, with_defaults
 
 EVENTS = PROJECT_ROOT / "events"

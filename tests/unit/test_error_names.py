@@ -9,7 +9,7 @@ from botocore.retries.standard import ThrottledRetryableChecker, TransientRetrya
 
 from sagepipe import error_names
 from sagepipe.error_names import error_name
-from sagepipe.local.faults import INTEGRATIONS
+from sagepipe.local.stepfunctions.faults import INTEGRATIONS
 
 # (integration, a modelled code, its name, an unmodelled code, the generic name): the literal names are the facts
 # (recordings and docs in docs/error-names.md); the namer must produce them from botocore's model.
@@ -176,7 +176,7 @@ def test_the_local_sync_integrations_name_api_errors_as_step_functions_does(serv
     1.x name and cause Step Functions reports."""
     from types import SimpleNamespace
 
-    from sagepipe.local.adapters import _sync_task
+    from sagepipe.local.stepfunctions import sync_task as _sync_task
 
     env = SimpleNamespace(next_state_name="Train", event_history_context=SimpleNamespace(source_event_id=7))
     task = SimpleNamespace(_get_sfn_resource=lambda: "x.sync", _get_sfn_resource_type=lambda: service)
@@ -190,7 +190,7 @@ def test_the_local_sync_integrations_name_api_errors_as_step_functions_does(serv
 
 def test_fault_injection_answers_only_codes_aws_sends_with_their_status() -> None:
     """A fault names a code the integration really answers (else ValueError), and is injected with its status."""
-    from sagepipe.local.faults import Fault, InjectedCall, injected_error
+    from sagepipe.local.stepfunctions.faults import Fault, InjectedCall, injected_error
 
     with pytest.raises(ValueError, match="does not answer"):
         Fault("aws-sdk:s3:copyObject", error="ThrottlingException")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sagepipe.local.build import (
+from sagepipe.local.codebuild.executor import (
     SKIP_LOG_PREFIX,
     BuildError,
     BuildRequest,
@@ -28,6 +28,7 @@ from sagepipe.local.build import (
     is_registry_command,
     run_build,
 )
+from sagepipe.local.process import poll_until
 
 GIT = shutil.which("git") or "git"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -555,17 +556,16 @@ SLEEPING_BUILDSPEC = """\
 
 def _process_gone(pid: int, within_seconds: float = 5.0) -> bool:
     """True once pid is gone (or a zombie nobody has reaped yet: it runs no more)."""
-    deadline = time.monotonic() + within_seconds
     status = Path(f"/proc/{pid}/status")
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        if status.exists() and "State:\tZ" in status.read_text():
-            return True
-        time.sleep(0.05)
-    return False
+        return status.exists() and "State:\tZ" in status.read_text()
+
+    return poll_until(gone, timeout=within_seconds, interval=0.01)
 
 
 def test_a_build_over_its_timeout_is_timed_out_and_its_processes_are_ended(tmp_path: Path) -> None:
@@ -618,10 +618,11 @@ def test_cancel_stops_the_build(tmp_path: Path) -> None:
     results: list[BuildResult] = []
     worker = threading.Thread(target=lambda: results.append(build(repo, sha, tmp_path, cancel=cancel)))
     worker.start()
-    log_path, deadline = tmp_path / "build.log", time.monotonic() + 10
-    while "Running command sleep 30" not in (log_path.read_text() if log_path.exists() else ""):
-        assert time.monotonic() < deadline, "the build never reached its sleep"
-        time.sleep(0.05)
+    log_path = tmp_path / "build.log"
+    reached = poll_until(
+        lambda: "Running command sleep 30" in (log_path.read_text() if log_path.exists() else ""), timeout=10
+    )
+    assert reached, "the build never reached its sleep"
 
     cancelled_at = time.monotonic()
     cancel.set()

@@ -44,6 +44,7 @@ from sagepipe.local.graph import (
     render,
     to_dot,
 )
+from sagepipe.local.process import poll_until
 from sagepipe.template import PROJECT_ROOT
 
 DEFINITION: dict[str, Any] = json.loads(
@@ -842,9 +843,7 @@ def test_a_history_from_the_moto_engine_reads_the_same_way() -> None:
             name="graph", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
         )
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
-        deadline = time.monotonic() + 30
-        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll_until(lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=30)
         events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
 
     path = execution_path(events)

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
 
-from sagepipe.local.training import (
+from sagepipe.local.sagemaker.training import (
     FAILURE_REASON_LIMIT,
     TrainingRequest,
     TrainingRequestError,

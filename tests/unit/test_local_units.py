@@ -27,19 +27,23 @@ import boto3
 import pytest
 from moto.s3.notifications import S3NotificationEvent
 
-from sagepipe.local import context
-from sagepipe.local.adapters import aws_sdk, eventbridge_targets, lambda_runtime, s3_events
-from sagepipe.local.context import FunctionSpec, RuntimeContext
+from sagepipe.cloudformation import IntrinsicError, Resolver
+from sagepipe.local.core import context
+from sagepipe.local.core.context import RuntimeContext
+from sagepipe.local.core.provisioning import ProvisionError
+from sagepipe.local.eventbridge import targets as eventbridge_targets
 from sagepipe.local.images import ImageError, ImageStore, context_digest, manifest_for, read_dockerfile
-from sagepipe.local.intrinsics import IntrinsicError, Resolver
+from sagepipe.local.lambda_ import runtime as lambda_runtime
+from sagepipe.local.lambda_.runtime import FunctionSpec
 from sagepipe.local.provisioner import (
     NOT_NEEDED_LOCALLY,
-    ProvisionError,
     _Provisioner,
     apply_substitutions,
     creation_order,
     physical_name,
 )
+from sagepipe.local.s3 import events as s3_events
+from sagepipe.local.stepfunctions import aws_sdk
 from sagepipe.template import PROJECT_ROOT
 from tests.moto_objects import moto_rule
 

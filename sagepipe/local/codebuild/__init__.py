@@ -1,0 +1,31 @@
+"""CodeBuild: `codebuild:startBuild.sync` really builds, on this machine, the commit it is asked for.
+
+AWS
+    CodeBuild checks the source version out in a fresh container and runs buildspec.yml phase by phase
+    (install, pre_build, build, post_build) in one shell, exporting the variables the buildspec lists; the
+    project's buildspec builds the training image with docker and pushes it to ECR.
+Locally
+    adapter.py records the build in moto's CodeBuild and runs it on a thread with executor.py: the commit is
+    cloned from the local git repository, buildspec.py reads the buildspec with CodeBuild's rules, and
+    driver.sh runs its commands in one bash with CodeBuild's phase transitions. provisioning.py creates the
+    project (BuildProjectSpec).
+How it differs
+    No container: the commands run on this machine with the venv's Python (runtime-versions are not applied).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def install() -> None:
+    from sagepipe.local.codebuild import adapter
+
+    adapter.install()
+
+
+def task() -> Any:
+    """The Step Functions task class of `codebuild:*` resources (wired by sagepipe.local.services)."""
+    from sagepipe.local.codebuild.adapter import CodeBuildTask
+
+    return CodeBuildTask()

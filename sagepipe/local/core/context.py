@@ -1,0 +1,116 @@
+"""What the local services need to know about the running local stack, in one place.
+
+moto's backends are process-wide, so there is one local runtime per process: the emulator creates this context
+when it starts and makes it the current one, the provisioner fills in what it creates, and the services read
+it while serving requests. Each service package keeps its own state here (its job registry, caches, the
+functions it runs) as an object of its own type, created on first use by `state()`: the core knows no
+service, and `reset()` forgets every service's state at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """An execution an EventBridge rule started: which event, which rule."""
+
+    execution_arn: str
+    event_id: str
+    rule_name: str
+    event: dict[str, Any]
+
+
+@dataclass
+class RuntimeContext:
+    state_dir: Path
+    endpoint: str
+    client_factory: Callable[[str], Any]
+    repository: Path | None = None
+    """The git repository local builds check out."""
+    started_executions: list[StartedExecution] = field(default_factory=list)
+    job_logs: dict[str, Path] = field(default_factory=dict)
+    """Log file of each local build (by build id) and training job (by job name)."""
+    _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _execution_started: threading.Condition = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._execution_started = threading.Condition(self._lock)
+
+    def client(self, service: str) -> Any:
+        return self.client_factory(service)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.state_dir / "work"
+
+    # ------------------------------------------------------------------ the services' own state
+    def state[S](self, kind: type[S]) -> S:
+        """This runtime's state of one service: the instance of `kind` it keeps, created (`kind()`) on first use."""
+        with self._lock:
+            found = self._states.get(kind)
+            if found is None:
+                found = self._states[kind] = kind()
+            return cast(S, found)
+
+    def reset(self) -> None:
+        """Forget every service's state (job registries, caches, armed faults, limits), as a fresh runtime has
+        none. A state with a `close()` is closed first (a fault plan lets its hung calls go)."""
+        with self._lock:
+            states = list(self._states.values())
+            self._states.clear()
+        for state in states:
+            close = getattr(state, "close", None)
+            if callable(close):
+                close()
+
+    # ------------------------------------------------------------------ executions started by rules
+    def record_execution(self, started: StartedExecution) -> None:
+        with self._execution_started:
+            self.started_executions.append(started)
+            self._execution_started.notify_all()
+
+    def executions_since(self, index: int) -> list[StartedExecution]:
+        with self._lock:
+            return list(self.started_executions[index:])
+
+    def execution_count(self) -> int:
+        with self._lock:
+            return len(self.started_executions)
+
+    def wait_for_executions(self, since: int, count: int, timeout: float) -> list[StartedExecution]:
+        """Block until `count` executions have started after index `since`, or the timeout passes."""
+        with self._execution_started:
+            self._execution_started.wait_for(lambda: len(self.started_executions) - since >= count, timeout=timeout)
+            return list(self.started_executions[since:])
+
+
+_current: RuntimeContext | None = None
+"""The one module global the local runtime keeps: moto's backends are process-wide, and so is the context that
+serves them (the other is moto_internals' registry of moto's original attributes)."""
+
+
+def set_current(context: RuntimeContext) -> None:
+    global _current  # noqa: PLW0603 - moto's backends are process-wide; so is the context that serves them
+    _current = context
+
+
+def current() -> RuntimeContext:
+    if _current is None:
+        raise RuntimeError("the sagepipe local runtime is not running (start an Emulator first)")
+    return _current
+
+
+def current_or_none() -> RuntimeContext | None:
+    """The running runtime's context, or None when none runs (moto in process, after an emulator stopped)."""
+    return _current

@@ -1,0 +1,169 @@
+"""The embedded AWS: moto in server mode, in this process, with the local services installed.
+
+Server mode (not moto's in-process mock) because the Step Functions engine, the AWS CLI, boto3 in another
+shell and the functions all talk to the same endpoint, exactly as they would to AWS. The server runs in a
+thread of this process, so the adapters (which patch moto's classes) apply to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from sagepipe.local.core import context
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+ACCESS_KEY = "sagepipe-local"
+SECRET_KEY = "sagepipe-local"  # noqa: S105 - the emulator accepts any credentials; these are not secrets
+
+ENGINE_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    # No Docker: Lambda invocations are served by the in-process runtime (sagepipe/local/lambda_/runtime.py).
+    "lambda": {"use_docker": False},
+}
+
+log = logging.getLogger(__name__)
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not start or was used while stopped."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    """moto server on localhost with the given services installed. Use as a context manager, or start()/stop().
+
+    `install` patches moto for the local services (sagepipe.local.services.install_all); it runs once the
+    runtime context exists, before the server answers its first request.
+    """
+
+    state_dir: Path
+    port: int | None = None
+    install: Callable[[], None] | None = None
+    _server: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        if self.port is None:
+            raise EmulatorError("the emulator is not running")
+        # 'localhost', not 127.0.0.1: with an IP, some clients switch S3 to virtual-host addressing and moto
+        # reads the bucket name from the host.
+        return f"http://localhost:{self.port}"
+
+    def start(self) -> Emulator:
+        with self._lock:
+            if self._server is not None:
+                return self
+            from moto.server import ThreadedMotoServer
+
+            # Absolute: builds and training jobs run in other working directories.
+            self.state_dir = self.state_dir.resolve()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.port = self.port or _free_port()
+            # The Step Functions engine builds its boto3 clients for http://localhost:$MOTO_PORT.
+            os.environ["MOTO_PORT"] = str(self.port)
+            context.set_current(
+                context.RuntimeContext(state_dir=self.state_dir, endpoint=self.endpoint, client_factory=self.client)
+            )
+            if self.install is not None:
+                self.install()
+            # moto's server logs every request through werkzeug, and its engine logs each state's internals;
+            # sagepipe prints its own progress, so those go to <state dir>/logs/emulator.log.
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            self._log_to_file()
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            server.start()
+            self._server = server
+            response = requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
+            if response.status_code >= 300:
+                raise EmulatorError(f"moto refused the engine configuration: {response.status_code} {response.text}")
+            return self
+
+    def _log_to_file(self) -> None:
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_dir / "emulator.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # "sagepipe.local", not "sagepipe": that is the Powertools service logger of the in-process functions.
+        for name in ("moto", "werkzeug", "sagepipe.local"):
+            logger = logging.getLogger(name)
+            logger.handlers = [handler]
+            logger.propagate = False
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO if name != "werkzeug" else logging.ERROR)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ clients
+    def client(self, service: str) -> Any:
+        """A boto3 client for the emulator (fresh per call: clients are cheap, and not shared across threads)."""
+        factory: Any = boto3.client  # a plain str service name has no typed overload
+        return factory(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        )
+
+    def client_environment(self) -> dict[str, str]:
+        """Environment variables that point boto3 and the AWS CLI at the emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset) and every service's state (job registries, caches, armed faults,
+        the clock, limits a test changed), keeping the server and the installed services."""
+        context.current().reset()
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
+        requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
+
+
+@contextmanager
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block (callers serialise: os.environ is global)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

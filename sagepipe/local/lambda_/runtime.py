@@ -1,0 +1,304 @@
+"""Lambda functions run in process, from functions/, with the template's environment.
+
+The gap
+    Without Docker, moto's Lambda (`LambdaSimpleBackend`) does not run any code: `invoke` echoes the
+    payload back. So `lambda:invoke` in the workflow would "succeed" without the handler ever running.
+
+What this adapter does
+    Replaces `LambdaSimpleBackend.invoke`: the function's handler (module and attribute from the template's
+    Handler, code from its CodeUri) runs in this process, with a Lambda context object, the runtime's
+    environment variables, the function's Environment from the template, and credentials and endpoint
+    pointing at the emulator. Its stdout and stderr (Powertools' JSON logs, metrics) go to
+    `<state dir>/logs/lambda/<function>.log` with START/END/REPORT lines, like its CloudWatch log group.
+    An exception becomes an Unhandled function error with AWS's payload (errorMessage, errorType,
+    stackTrace), which the workflow sees under the exception's name; a handler that runs past the
+    function's Timeout returns `Sandbox.Timedout`.
+
+How it differs from AWS
+    One process, one invocation at a time (os.environ and sys.stdout are process-wide), no memory limit, and
+    a timed-out handler's thread is abandoned rather than killed. Module state persists between invocations
+    like a warm execution environment; `warm()` is the cold start, done once when the stack is provisioned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO, cast
+
+from sagepipe.local.core import context
+from sagepipe.local.core.emulator import REGION, temporary_environment
+from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
+
+ADAPTER = "lambda_runtime"
+
+MOTO_INTERNALS: Final = (
+    Internal(
+        "moto.awslambda_simple.models:LambdaSimpleBackend.invoke",
+        parameters=("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+        why="moto's no-Docker Lambda backend; its invoke only echoes the payload.",
+    ),
+    Internal("moto.awslambda.models:LambdaBackend.get_function", parameters=("self", "function_name_or_arn")),
+    Internal("moto.awslambda.utils:get_backend", why="picks LambdaSimpleBackend when lambda.use_docker is false"),
+)
+
+_INVOCATION_LOCK = threading.Lock()
+"""Not state but a guard: a handler runs with os.environ and sys.stdout set for it, and both are process-wide."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function of the template, as the in-process Lambda runtime runs it."""
+
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of the Lambda runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class _FunctionLog(io.TextIOBase):
+    """The functions' stdout: one stream object per runtime, whose destination is the invoking function's log file.
+
+    Powertools binds its log handler to sys.stdout when a Logger is created, and sagepipe's functions share the
+    `common` package (and the service name, hence the stdlib logger): a handler created while one function
+    warmed up serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
+    the current function's file sends every line to the function that wrote it. A new runtime (or a reset) has a
+    new stream: provisioning warms every function up again, so their loggers bind to it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path: Path | None = None
+        self._handle: TextIO | None = None
+
+    def point_at(self, path: Path | None) -> None:
+        if path != self.path:
+            self._close()
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = path
+
+    def write(self, text: str) -> int:
+        if self.path is None:
+            return len(text)
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(text)
+        self._handle.flush()  # readers (tests, `sagepipe local`) see each line as it is written
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+@dataclass
+class LocalFunctions:
+    """The runtime's functions (the provisioner registers each one) and the stream their output goes to."""
+
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    log: _FunctionLog = field(default_factory=_FunctionLog)
+
+    def function(self, name_or_arn: str) -> FunctionSpec | None:
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        return self.functions.get(name)
+
+    def close(self) -> None:
+        self.log.point_at(None)
+
+
+def local_functions(runtime: context.RuntimeContext | None = None) -> LocalFunctions:
+    return (runtime or context.current()).state(LocalFunctions)
+
+
+def function_log(spec: FunctionSpec) -> _FunctionLog:
+    """The functions' stream, pointed at this function's log file in the current state directory."""
+    runtime = context.current()
+    stream = local_functions(runtime).log
+    stream.point_at(runtime.logs_dir / "lambda" / f"{spec.name}.log")
+    return stream
+
+
+def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:
+    runtime = context.current()
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{request_id}",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": runtime.endpoint,
+        "AWS_ACCESS_KEY_ID": "sagepipe-local",
+        "AWS_SECRET_ACCESS_KEY": "sagepipe-local",
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "_HANDLER": spec.handler,
+        # There is no X-Ray daemon locally; Powertools would otherwise try to send segments.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **spec.environment,
+    }
+
+
+def _load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+    root = str(spec.code_dir)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module_name, _, attribute = spec.handler.rpartition(".")
+    handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+def _swap_streams(stream: io.TextIOBase) -> tuple[TextIO, TextIO]:
+    previous = (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = cast(TextIO, stream)
+    return previous
+
+
+def _forget_modules(code_dir: Path) -> None:
+    """A deployment gets new execution environments: module state (cached settings, clients) must not survive."""
+    root = code_dir.resolve()
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None)
+        if location and Path(location).resolve().is_relative_to(root):
+            del sys.modules[name]
+
+
+def _forget_logging(spec: FunctionSpec) -> None:
+    """Powertools keeps its configuration on the stdlib logger named after the service; a new execution
+    environment starts without it."""
+    logger = logging.getLogger(spec.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    for attribute in ("init", "powertools_handler", "logger_handler"):
+        if hasattr(logger, attribute):
+            delattr(logger, attribute)
+
+
+def warm(spec: FunctionSpec) -> None:
+    """The cold start of a (re)deployed function: import its handler fresh, under its environment."""
+    _forget_modules(spec.code_dir)
+    _forget_logging(spec)
+    with _INVOCATION_LOCK, temporary_environment(_runtime_environment(spec, "init")):
+        stream = function_log(spec)
+        previous = _swap_streams(stream)
+        try:
+            _load_handler(spec)
+        finally:
+            sys.stdout, sys.stderr = previous
+
+
+def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+
+
+def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None]:
+    """Run the handler once. Returns the response payload and the function error kind (None on success)."""
+    request_id = str(uuid.uuid4())
+    lambda_context = LocalLambdaContext(
+        function_name=spec.name,
+        function_version="$LATEST",
+        invoked_function_arn=spec.arn,
+        memory_limit_in_mb=spec.memory_mb,
+        aws_request_id=request_id,
+        log_group_name=f"/aws/lambda/{spec.name}",
+        log_stream_name=f"local/{request_id}",
+        deadline=time.monotonic() + spec.timeout_seconds,
+    )
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = _load_handler(spec)(payload, lambda_context)
+        except BaseException as error:  # the runtime reports every exception as a function error
+            outcome["error"] = error
+
+    with _INVOCATION_LOCK, temporary_environment(_runtime_environment(spec, request_id)):
+        stream = function_log(spec)
+        previous = _swap_streams(stream)
+        started = time.monotonic()
+        try:
+            stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
+            worker = threading.Thread(target=run, name=f"lambda-{spec.name}", daemon=True)
+            worker.start()
+            worker.join(timeout=spec.timeout_seconds)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            stream.write(f"END RequestId: {request_id}\n")
+            stream.write(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\n")
+        finally:
+            sys.stdout, sys.stderr = previous
+    if worker.is_alive():
+        message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+        return json.dumps({"errorMessage": message, "errorType": "Sandbox.Timedout"}).encode(), "Unhandled"
+    if "error" in outcome:
+        return json.dumps(_error_payload(outcome["error"], request_id)).encode(), "Unhandled"
+    try:
+        return json.dumps(outcome.get("result")).encode(), None
+    except (TypeError, ValueError) as error:
+        marshal = {"errorMessage": f"Unable to marshal response: {error}", "errorType": "Runtime.MarshalError"}
+        return json.dumps(marshal).encode(), "Unhandled"
+
+
+def invoke(  # noqa: PLR0917 - moto's signature, called positionally
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes | str | None:
+    spec = local_functions().function(function_name)
+    if spec is None:
+        # Not a function of the local stack (a test created it directly): keep moto's echo.
+        result: bytes | str | None = original_attribute(type(self), "invoke")(
+            self, function_name, qualifier, body, headers, response_headers
+        )
+        return result
+    self.get_function(function_name, qualifier)  # raises ResourceNotFound like AWS for unknown names
+    raw = body.decode() if isinstance(body, bytes) else (body or "{}")
+    payload, error_kind = invoke_function(spec, json.loads(raw) if raw else {})
+    if error_kind:
+        response_headers["x-amz-function-error"] = error_kind
+    return payload
+
+
+def install() -> None:
+    check_all(ADAPTER, MOTO_INTERNALS)
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    replace_attribute(LambdaSimpleBackend, "invoke", invoke)

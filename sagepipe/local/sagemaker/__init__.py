@@ -1,0 +1,31 @@
+"""SageMaker: `sagemaker:createTrainingJob.sync` really trains, on this machine, under SageMaker's contract.
+
+AWS
+    SageMaker starts an instance, pulls the training image, downloads each S3 channel into /opt/ml/input/data,
+    and the image's sagemaker-training toolkit runs SAGEMAKER_PROGRAM; the job stops at MaxRuntimeInSeconds,
+    a failure file becomes FailureReason, and /opt/ml/model is uploaded as model.tar.gz.
+Locally
+    adapter.py records the job in moto's SageMaker and runs it on a thread: the image is the one the local
+    build pushed (sagepipe.local.images), channels come from the emulator's S3, and training.py runs the job
+    with the /opt/ml layout, MaxRuntimeInSeconds, MetricDefinitions and the failure file.
+How it differs
+    A subprocess with this machine's Python (the venv pins the image's packages), no network isolation, no
+    instance; only File mode and S3Prefix channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def install() -> None:
+    from sagepipe.local.sagemaker import adapter
+
+    adapter.install()
+
+
+def task() -> Any:
+    """The Step Functions task class of `sagemaker:*` resources (wired by sagepipe.local.services)."""
+    from sagepipe.local.sagemaker.adapter import SageMakerTask
+
+    return SageMakerTask()
