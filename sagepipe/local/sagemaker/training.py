@@ -159,7 +159,8 @@ class TrainingRequest:
     training_input_mode: str = "File"
     """AlgorithmSpecification.TrainingInputMode, the default of each channel's InputMode."""
     job_arn: str | None = None
-    """Exported as TRAINING_JOB_ARN when given, as SageMaker does."""
+    """Exported as TRAINING_JOB_ARN when given, as SageMaker does (the SageMaker Experiments SDK, smexperiments
+    _environment.py, tells a training job by this variable)."""
     stop_grace_seconds: float = 5.0
     """Between SIGTERM and SIGKILL. SageMaker allows 120 s; locally a short grace keeps stops quick."""
 
