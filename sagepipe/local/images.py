@@ -2,9 +2,9 @@
 
 There is no Docker engine, so a local "image" is the build context as the build checked it out, kept on
 disk, plus what the Dockerfile (read with dockerfile-parse) says SageMaker would run: the files it copies into
-/opt/ml/code and the SAGEMAKER_PROGRAM it sets (the sagemaker-training toolkit convention). Its digest is a
-content digest of the build context, so the same code gives the same digest, and the image registered in ECR
-under the commit's tag carries it.
+/opt/ml/code, and the final stage's ENV, SAGEMAKER_PROGRAM among it (the sagemaker-training toolkit
+convention). Its digest is a content digest of the build context, so the same code gives the same digest, and
+the image registered in ECR under the commit's tag carries it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import shlex
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,6 +37,8 @@ class LocalImage:
     context_digest: str
     program: str
     root: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    """The final stage's ENV, as `docker run` starts the container with it (SAGEMAKER_PROGRAM included)."""
 
     @property
     def code_dir(self) -> Path:
@@ -75,6 +77,11 @@ def _words(arguments: str) -> list[str]:
         return shlex.split(arguments)
     except ValueError as error:
         raise ImageError(f"cannot read the Dockerfile arguments {arguments!r}: {error}") from error
+
+
+def image_environment(text: str) -> dict[str, str]:
+    """The ENV of the image a Dockerfile builds: its final stage's, every form and quoting applied."""
+    return {str(name): str(value) for name, value in _parser(text).envs.items()}
 
 
 def read_dockerfile(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -142,7 +149,8 @@ class ImageStore:
                 shutil.copytree(context_dir, staging / "context", ignore=shutil.ignore_patterns("__pycache__"))
                 for source, destination in copies:
                     self._copy_into_code(context_dir, source, destination, staging / "code")
-                image = LocalImage(digest, repository_uri, tag, commit, ctx_digest, program, root)
+                environment = image_environment((context_dir / "Dockerfile").read_text(encoding="utf-8"))
+                image = LocalImage(digest, repository_uri, tag, commit, ctx_digest, program, root, environment)
                 record: dict[str, Any] = asdict(image) | {"root": str(root)}
                 (staging / "image.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
                 shutil.rmtree(root, ignore_errors=True)
@@ -174,6 +182,8 @@ class ImageStore:
             return None
         record = json.loads(metadata.read_text(encoding="utf-8"))
         record["root"] = Path(record["root"])
+        # An image saved before its ENV was recorded: SAGEMAKER_PROGRAM was all that was kept of it.
+        record.setdefault("environment", {"SAGEMAKER_PROGRAM": record["program"]})
         return LocalImage(**record)
 
 

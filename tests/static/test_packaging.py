@@ -18,8 +18,9 @@ from sagepipe.template import PROJECT_ROOT
 
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 DEPENDENCIES: list[str] = PYPROJECT["project"]["dependencies"]
-NOT_IMPORTED_BY_SAGEPIPE = {"aws-lambda-powertools", "pydantic", "pydantic-settings"}
-"""Declared for the handlers of functions/, which the local Lambda runtime imports in process."""
+NOT_IMPORTED_BY_SAGEPIPE = {"aws-lambda-powertools", "pydantic", "pydantic-settings", "sagemaker-training"}
+"""Declared for the handlers of functions/, which the local Lambda runtime imports in process, and for the training
+toolkit, whose `train` entry point the local SageMaker runs."""
 
 
 def normalise(name: str) -> str:
@@ -66,6 +67,16 @@ def test_moto_is_pinned_exactly_with_the_extras_of_the_development_requirements(
     )
     assert declared()["moto"] == development
     assert development.endswith("==5.2.5")
+
+
+def test_the_training_toolkit_is_the_version_the_image_pins() -> None:
+    """The local SageMaker runs the toolkit's `train` as the image does: the package pins the image's version."""
+    image = next(
+        line.strip()
+        for line in (PROJECT_ROOT / "container" / "requirements-toolkit.txt").read_text(encoding="utf-8").splitlines()
+        if line.startswith("sagemaker-training==")
+    )
+    assert declared()["sagemaker-training"] == image
 
 
 def test_graphviz_the_python_package_is_not_a_dependency() -> None:
