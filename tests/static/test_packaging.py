@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sagepipe.cli import EXIT_NO_PROJECT
 from sagepipe.template import PROJECT_ROOT
 
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -129,6 +130,6 @@ def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert outside.returncode == 3
+    assert outside.returncode == EXIT_NO_PROJECT
     assert outside.stderr.count("\n") == 1, outside.stderr
     assert outside.stderr.startswith("error: no template.yaml in ")
