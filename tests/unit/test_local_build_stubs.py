@@ -390,8 +390,15 @@ def test_build_honours_dockerfile_build_args_and_target(stub: Stubs, repository:
 
 @pytest.mark.parametrize(
     "args",
-    [("run", "--rm", "image"), ("images",), ("build", "--push", "-t", f"{REGISTRY}/r:t", "container"), ("version",)],
-    ids=["run", "images", "build-push", "version"],
+    [
+        ("run", "--rm", "image"),
+        ("images",),
+        ("build", "--push", "-t", f"{REGISTRY}/r:t", "container"),
+        ("version",),
+        ("login", "-u", "me", "-p", "secret", "registry.example.com"),
+        ("pull", "python:3.13-slim"),
+    ],
+    ids=["run", "images", "build-push", "version", "login-elsewhere", "pull-from-docker-hub"],
 )
 def test_a_docker_command_the_stub_does_not_answer_fails_loudly(stub: Stubs, args: tuple[str, ...]) -> None:
     result = stub.run("docker", *args)

@@ -31,6 +31,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from sagepipe.local.codebuild.stubs.common import (
+    ECR_HOST,
     ECR_PUBLIC_HOST,
     ECR_PUBLIC_TOKEN,
     Call,
@@ -402,12 +403,17 @@ def _login(call: Call, args: list[str]) -> int:
     if not password or not username:
         call.err("Error: Cannot perform an interactive login from a non TTY device")
         return 1
+    registry = ECR_HOST.fullmatch(host)
     if host == ECR_PUBLIC_HOST:
         accepted = password == ECR_PUBLIC_TOKEN
-    else:
-        registry = _ecr_registry(Reference(host, "login", None, None), "login to")
+    elif registry is not None:
         expected = ecr_password(call.client("ecr", registry["region"]), registry["account"])
         accepted = username == "AWS" and password == expected
+    else:
+        raise NotEmulated(
+            f"docker login {host}: not emulated locally; the registries here are the emulator's ECR "
+            f"(<account>.dkr.ecr.<region>.amazonaws.com) and {ECR_PUBLIC_HOST}"
+        )
     if not accepted:
         call.err(f"Error response from daemon: login attempt to https://{host}/v2/ failed with status: 400 Bad Request")
         call.notes.append(f"refused: not a token the emulator issued for {host}")

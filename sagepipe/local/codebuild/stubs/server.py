@@ -46,8 +46,13 @@ def serve(root: Path, config: StubConfig) -> Iterator[StubFiles]:
             request = json.loads(self.rfile.read())
             self.wfile.write(json.dumps(answerer.answer(request)).encode())
 
-    server = socketserver.ThreadingUnixStreamServer(str(socket_path), Handler)
-    server.daemon_threads = True
+    class Server(socketserver.ThreadingUnixStreamServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            """A stub that died mid-call (its build was stopped) has no one to answer: nothing to report."""
+
+    server = Server(str(socket_path), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="codebuild-stubs")
     thread.start()
     try:
