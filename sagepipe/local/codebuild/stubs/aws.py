@@ -13,7 +13,9 @@ What the real CLI does, and this one too:
   build does not emulate exits with.
 - A service error is printed to stderr as botocore words it: "An error occurred (<Code>) when calling the
   <Operation> operation: <Message>", after an empty line.
-- Timestamps are ISO 8601 strings before `--query` runs (v2's default `cli_timestamp_format`, iso8601).
+- Timestamps are ISO 8601 strings before `--query` runs (AWS CLI User Guide, "Breaking changes between AWS
+  CLI version 1 and version 2": timestamp output values are standardized to ISO 8601; `cli_timestamp_format`
+  defaults to iso8601).
 - JSON output is the whole result (every page), queried, indented by 4; text output queries each page on its
   own, and prints scalars as Python's str (None is `None`), lists tab-separated, and objects as rows (the text
   rules of aws-cli's awscli/text.py and awscli/formatter.py TextFormatter).

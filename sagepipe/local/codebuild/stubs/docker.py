@@ -10,10 +10,13 @@ Messages are the Docker CLI's and ECR's own, so a buildspec's error handling mee
   failed with status: 400 Bad Request" (seen in aws/aws-cli#4962 and #5317).
 - `docker push`: "The push refers to repository [NAME]", then "TAG: digest: DIGEST size: N"; "An image does
   not exist locally with the tag: NAME" (docker/cli e2e/image/push_test.go); "no basic auth credentials"
-  before a login; a tag that exists in an immutable repository "tag invalid: The image tag 'TAG' already
-  exists in the 'REPO' repository and cannot be overwritten because the repository is immutable." with exit
-  status 1 (a CodeBuild log in aws/containers-roadmap#862; the same for an identical image, #2380).
-- `docker pull` of a missing image: "manifest for REF not found: manifest unknown: Requested image not found".
+  before a login (aws/aws-cli#3042, aws-actions/amazon-ecr-login#431); a tag that exists in an immutable
+  repository "tag invalid: The image tag 'TAG' already exists in the 'REPO' repository and cannot be
+  overwritten because the repository is immutable." with exit status 1 (a CodeBuild log in
+  aws/containers-roadmap#862; the same for an identical image, #2380).
+- `docker pull` of a missing image: "Error response from daemon: manifest for REF not found: manifest unknown:
+  Requested image not found" (the daemon's wording, moby/moby#31430, with ECR's message, as ECS reports a pull of
+  a missing ECR tag).
 """
 
 from __future__ import annotations
