@@ -87,6 +87,18 @@ def test_graphviz_the_python_package_is_not_a_dependency() -> None:
     assert "graphviz" not in (PROJECT_ROOT / "requirements" / "dev.in").read_text(encoding="utf-8").split()
 
 
+def test_every_file_the_package_runs_that_is_not_python_is_package_data() -> None:
+    """Given the local build's shell scripts (driver.sh, the docker/aws stub), then each one's package lists it in
+    [tool.setuptools.package-data], so `pip install .` ships it: without it a build could not run at all."""
+    package_data: dict[str, list[str]] = PYPROJECT["tool"]["setuptools"]["package-data"]
+    scripts = sorted((PROJECT_ROOT / "sagepipe").rglob("*.sh"))
+    assert scripts, "the local build's shell scripts have moved: update this test"
+    for script in scripts:
+        package = ".".join(script.parent.relative_to(PROJECT_ROOT).parts)
+        patterns = package_data.get(package, [])
+        assert any(script.match(pattern) for pattern in patterns), f"{script} is not package data of {package}"
+
+
 @pytest.mark.install
 def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
     """Given a fresh virtual environment, when the project is installed into it with pip (from PyPI, not the dev

@@ -159,6 +159,26 @@ def test_an_image_saved_before_its_env_was_recorded_still_names_its_program(tmp_
     assert found.environment == {"SAGEMAKER_PROGRAM": "train.py"}
 
 
+def test_read_dockerfile_applies_build_arguments_and_stops_at_the_target_stage() -> None:
+    """`docker build --build-arg PROGRAM=fit.py --target train`: the train stage's ENV, with the argument's value;
+    without --target, the last stage; an unknown stage is Docker's error."""
+    dockerfile = (
+        "ARG BASE=python:3.13-slim\n"
+        "FROM $BASE AS train\nARG PROGRAM=default.py\nENV SAGEMAKER_PROGRAM=$PROGRAM\nCOPY fit.py /opt/ml/code/\n"
+        "FROM $BASE AS serve\nENV SAGEMAKER_PROGRAM=serve.py\nCOPY serve.py /opt/ml/code/\n"
+    )
+
+    trained, train_copies = read_dockerfile(dockerfile, build_args={"PROGRAM": "fit.py"}, target="train")
+    default, _ = read_dockerfile(dockerfile, target="TRAIN")
+    last, _ = read_dockerfile(dockerfile, build_args={"PROGRAM": "fit.py"})
+
+    assert (trained, train_copies) == ("fit.py", [("fit.py", "/opt/ml/code/")])
+    assert default == "default.py"
+    assert last == "serve.py"
+    with pytest.raises(ImageError, match='target stage "nope" could not be found'):
+        read_dockerfile(dockerfile, target="nope")
+
+
 def test_a_comment_inside_a_continued_env_is_skipped_as_docker_does() -> None:
     program, _ = read_dockerfile("ENV A=1 \\\n# why B\n    SAGEMAKER_PROGRAM=x.py\nCOPY x.py /opt/ml/code/\n")
     assert program == "x.py"
