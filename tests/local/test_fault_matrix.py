@@ -482,23 +482,7 @@ def test_fault(stacks: Stacks, scenario: Scenario) -> None:
         assert seen.record["error"] == want.record_error
         assert seen.record["cause"], "a failed record says why"
         assert seen.record["finished_at"]
-    statuses = [item["MessageAttributes"]["status"]["Value"] for item in seen.notifications]
-    assert statuses == want.notifications, [item.get("Subject") for item in seen.notifications]
-    for message in seen.notifications:
-        if message["MessageAttributes"]["status"]["Value"] == "FAILED":
-            assert "FAILED" in message["Subject"]
-            assert result.run_id[:8] in message["Subject"]
-            assert "Execution:" in message["Message"]
-            if scenario.state == "RecordFailure" and scenario.kind != "transient":
-                assert "Record: NOT written" in message["Message"]
-            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
-                assert "Record: kept as it was" in message["Message"]
-        if scenario.state == "SealRecord" and scenario.kind != "transient":
-            assert "Ledger: NOT written" in message["Message"]
-            assert message["MessageAttributes"]["ledger"]["Value"] == "not-sealed"
-    if scenario.state == "SealRecord" and scenario.kind != "transient":
-        assert seen.record is not None
-        assert "ledger_sha256" not in seen.record, "a failed seal left a ledger pointer"
+    check_notifications(scenario, seen, want)
 
     if scenario.kind == "transient":
         # The definition's backoff was asked for, once per retry (and scaled down locally).
@@ -516,15 +500,41 @@ def test_fault(stacks: Stacks, scenario: Scenario) -> None:
             assert seen.record["training_job_name"] == names[1]
 
     if scenario.kind == "timeout":
-        # Late writers: when the hung calls finally go through, a final record does not change.
-        terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
-        if scenario.state == "SealRecord":
-            # The late seal completes: it adds the ledger pointers, and nothing else.
-            late = dict(seen.record_after_late_calls or {})
-            assert {late.pop(name, None) is not None for name in LEDGER_FIELDS} == {True}, "the late seal did not seal"
-            assert late == seen.record, "the late seal changed the record"
-        elif terminal:
-            assert seen.record_after_late_calls == seen.record, "a late call changed a final record"
-        if scenario.state == "RecordFailure":
-            assert seen.record_after_late_calls is not None
-            assert seen.record_after_late_calls["status"] == "FAILED", "the late RecordFailure completes the record"
+        check_late_calls(scenario, seen, want)
+
+
+def check_notifications(scenario: Scenario, seen: Observed, want: Expected) -> None:
+    """The run's notifications: their statuses, and what a failure's, or a failed seal's, says."""
+    statuses = [item["MessageAttributes"]["status"]["Value"] for item in seen.notifications]
+    assert statuses == want.notifications, [item.get("Subject") for item in seen.notifications]
+    for message in seen.notifications:
+        if message["MessageAttributes"]["status"]["Value"] == "FAILED":
+            assert "FAILED" in message["Subject"]
+            assert seen.result.run_id[:8] in message["Subject"]
+            assert "Execution:" in message["Message"]
+            if scenario.state == "RecordFailure" and scenario.kind != "transient":
+                assert "Record: NOT written" in message["Message"]
+            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
+                assert "Record: kept as it was" in message["Message"]
+        if scenario.state == "SealRecord" and scenario.kind != "transient":
+            assert "Ledger: NOT written" in message["Message"]
+            assert message["MessageAttributes"]["ledger"]["Value"] == "not-sealed"
+    if scenario.state == "SealRecord" and scenario.kind != "transient":
+        assert seen.record is not None
+        assert "ledger_sha256" not in seen.record, "a failed seal left a ledger pointer"
+
+
+def check_late_calls(scenario: Scenario, seen: Observed, want: Expected) -> None:
+    """Late writers: when the hung calls finally go through, a final record does not change (but for the late
+    seal, which seals it)."""
+    terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
+    if scenario.state == "SealRecord":
+        # The late seal completes: it adds the ledger pointers, and nothing else.
+        late = dict(seen.record_after_late_calls or {})
+        assert {late.pop(name, None) is not None for name in LEDGER_FIELDS} == {True}, "the late seal did not seal"
+        assert late == seen.record, "the late seal changed the record"
+    elif terminal:
+        assert seen.record_after_late_calls == seen.record, "a late call changed a final record"
+    if scenario.state == "RecordFailure":
+        assert seen.record_after_late_calls is not None
+        assert seen.record_after_late_calls["status"] == "FAILED", "the late RecordFailure completes the record"

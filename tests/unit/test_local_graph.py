@@ -426,8 +426,8 @@ def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
     history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught")
     history.through("DescribeFailure", "RecordFailure")
     history.task("SealRecord", ("Lambda.TooManyRequestsException", "Rate exceeded"), then="succeeds")
-    events = history.through("NotifyOutcome", "NotifyFailure").fail_state("RunFailed", "States.TaskFailed", "Train")
-    events = events.events
+    history.through("NotifyOutcome", "NotifyFailure")
+    events = history.fail_state("RunFailed", "States.TaskFailed", "Train").events
 
     path = execution_path(events)
     dot = to_dot(DEFINITION, path, title="retry")
