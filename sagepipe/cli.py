@@ -607,7 +607,7 @@ def runs_rerun(  # noqa: PLR0917 - click passes the options by name
     limit = timeout if timeout is not None else float(original.get("max_runtime_seconds") or 3600) + 3600
     if not as_json:
         click.echo(f"waiting up to {limit:.0f} s for it to end…", err=True)
-    record = wait_for_rerun(trail.table, request, timeout=limit)
+    record = wait_for_rerun(trail.table, request, timeout=limit, sfn=trail.client("stepfunctions"))
     if record is None:
         if as_json:
             _echo_json({"request": request.as_json(), "rerun": None, "comparison": None})

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from sagepipe.manual import (
     DataVersion,
     ManualRunError,
@@ -124,28 +126,54 @@ def request_rerun(
     )
 
 
+def _execution_running(sfn: Any, execution_arn: Any) -> bool:
+    if not execution_arn:
+        return False
+    try:
+        return bool(sfn.describe_execution(executionArn=str(execution_arn))["status"] == "RUNNING")
+    except ClientError:
+        return False  # no such execution here (or no permission): the final record is the answer
+
+
 def wait_for_rerun(
     table: RunsTable,
     request: RerunRequest,
     *,
     timeout: float,
+    sfn: Any = None,
     poll_seconds: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any] | None:
-    """The re-run's record once it is final, or None after `timeout` seconds. Polls the runs-by-commit index,
-    backing off to 30 s between reads (a training job takes minutes)."""
+    """The re-run's record once the run has ended, or None after `timeout` seconds.
+
+    It polls the runs-by-commit index until the re-run's record is final, then (given a Step Functions client)
+    its execution until it has ended too, so the record read last is sealed and notified. Reads back off to
+    one every 30 s: a training job takes minutes.
+    """
     deadline = clock() + timeout
     delay = poll_seconds
+
+    def wait() -> bool:
+        nonlocal delay
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, 30.0)
+        return True
+
     while True:
         record = table.find_rerun(request.commit, request.request_id, request.since)
         if record is not None and record.get("status") in FINAL_STATUSES:
-            return record
-        remaining = deadline - clock()
-        if remaining <= 0:
+            break
+        if not wait():
             return None
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, 30.0)
+    if sfn is not None:
+        while _execution_running(sfn, record.get("execution_arn")) and wait():
+            pass
+        record = table.get(str(record["run_id"]))
+    return record
 
 
 @dataclass(frozen=True)
