@@ -40,12 +40,15 @@ RECORD_FIELDS = (
     ("metrics", "metrics"),
     ("model", "artifact_uri"),
     ("model sha256", "artifact_sha256"),
+    ("model content", "model_content_sha256"),
     ("timings", "timings"),
     ("failed stage", "failed_stage"),
     ("error", "error"),
     ("reason", "failure_reason"),
     ("skipped because", "skip_reason"),
     ("duplicate of", "duplicate_of"),
+    ("rerun of", "rerun_of"),
+    ("ledger", "ledger_uri"),
 )
 
 

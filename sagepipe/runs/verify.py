@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -192,24 +193,42 @@ def verify_ledger(record: Mapping[str, Any], s3: Any, stack: Stack, result: Veri
         result.add("ledger version", "mismatch", f"{uri} version {version} cannot be read: {_error_code(error)}")
         return
     body = sealed["Body"].read()
-    _check_sealed_object(sealed, body, version, recorded_sha, result)
+    _check_sealed_object(body, version, recorded_sha, result)
+    _check_lock(s3, sealed, bucket=bucket, key=key, version=version, result=result)
     _check_record(record, body, result)
     _check_history(s3, bucket, key, version=version, body=body, result=result)
 
 
-def _check_sealed_object(
-    sealed: Mapping[str, Any], body: bytes, version: str, recorded: str, result: Verification
-) -> None:
+def _check_sealed_object(body: bytes, version: str, recorded: str, result: Verification) -> None:
     actual = sha256_hex(body)
     if actual == recorded:
         result.add("ledger sha256", "ok", f"version {version} hashes to the recorded {recorded}")
     else:
         result.add("ledger sha256", "mismatch", f"version {version} hashes to {actual}, the record says {recorded}")
+
+
+def _check_lock(
+    s3: Any, sealed: Mapping[str, Any], *, bucket: str, key: str, version: str, result: Verification
+) -> None:
     mode, until = sealed.get("ObjectLockMode"), sealed.get("ObjectLockRetainUntilDate")
-    if mode and until:
-        result.add("ledger lock", "ok", f"{mode} until {until:%Y-%m-%d}" if hasattr(until, "strftime") else str(mode))
-    else:
+    if not (mode and until):
+        # GetObject returns the lock headers only to a caller allowed s3:GetObjectRetention (S3 API reference,
+        # HeadObject's ObjectLockMode); without them, ask for the retention itself.
+        try:
+            retention = s3.get_object_retention(Bucket=bucket, Key=key, VersionId=version).get("Retention", {})
+            mode, until = retention.get("Mode"), retention.get("RetainUntilDate")
+        except ClientError as error:
+            code = _error_code(error)
+            if code != "NoSuchObjectLockConfiguration":
+                detail = "needs s3:GetObjectRetention" if code in {"AccessDenied", "403"} else code
+                result.add("ledger lock", "missing", f"cannot read version {version}'s retention ({detail})")
+                return
+    if not (mode and until):
         result.add("ledger lock", "mismatch", f"version {version} is not under Object Lock retention")
+        return
+    shown = f"{until:%Y-%m-%d}" if hasattr(until, "strftime") else str(until)
+    ended = hasattr(until, "timestamp") and until.timestamp() < datetime.now(UTC).timestamp()
+    result.add("ledger lock", "ok", f"{mode} until {shown}" + (" (ended: no longer protected)" if ended else ""))
 
 
 def _check_record(record: Mapping[str, Any], body: bytes, result: Verification) -> None:

@@ -735,3 +735,36 @@ def test_the_stack_name_defaults_to_samconfig(tmp_path: Path) -> None:
     config.write_text("[default")
     with pytest.raises(RunsError, match="is not valid TOML"):
         default_stack_name(config)
+
+
+class RetentionAnswers:
+    """An S3 client whose GetObjectRetention answers with an error code: what verify sees from AWS when the lock
+    headers are not in the GetObject response."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def get_object_retention(self, **_: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": self.code, "Message": "..."}}, "GetObjectRetention")
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome", "detail"),
+    [
+        ("NoSuchObjectLockConfiguration", "mismatch", "is not under Object Lock retention"),
+        ("AccessDenied", "missing", "needs s3:GetObjectRetention"),
+    ],
+)
+def test_a_version_without_lock_headers_is_asked_for_its_retention(code: str, outcome: str, detail: str) -> None:
+    """GetObject returns the lock headers only to a caller allowed s3:GetObjectRetention; without them, verify asks
+    GetObjectRetention: no lock configuration is a mismatch, no permission is a check it could not make."""
+    from sagepipe.runs.verify import Verification, _check_lock
+
+    result = Verification("run-1")
+    _check_lock(RetentionAnswers(code), {}, bucket=LEDGER, key="ledger/run-1.json", version="v1", result=result)
+    (check,) = result.checks
+    assert (check.name, check.outcome) == ("ledger lock", outcome)
+    assert detail in check.detail
+    assert not result.verified
