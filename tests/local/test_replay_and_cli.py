@@ -18,7 +18,7 @@ import pytest
 
 from sagepipe.local.core import context
 from sagepipe.local.git import git
-from sagepipe.local.replay import load_event, replay
+from sagepipe.local.replay import NoRuleMatches, load_event, replay
 from sagepipe.local.runner import LocalPipeline
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import TrainingRepository
@@ -31,6 +31,11 @@ CLI_TIMEOUT_SECONDS = 420.0
 
 
 # ----------------------------------------------------------------------------------------------- replay
+
+
+def explanations(error: NoRuleMatches) -> dict[str, str]:
+    """What replay said of each rule that starts the pipeline."""
+    return {verdict.rule: verdict.explanation for verdict in error.verdicts if verdict.starts_run}
 
 
 def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
@@ -46,8 +51,8 @@ def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
     assert re.search(r"seeded training data datasets/\S+\.csv", notes), notes
     assert "put aws.codecommit / CodeCommit Repository State Change on the default bus" in notes
 
-    (arn,) = pipeline.started_since(replayed.marker)
-    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert replayed.trigger is not None
+    run = pipeline.follow(pipeline.started_by(replayed.trigger), timeout=RUN_TIMEOUT_SECONDS)
     assert run.status == "SUCCEEDED", run.cause
     assert run.record is not None
     assert run.record["status"] == "SUCCEEDED"
@@ -60,18 +65,24 @@ def test_replaying_the_github_push_sample_runs_the_pipeline_through_the_webhook_
     pipeline: LocalPipeline, repository: TrainingRepository
 ) -> None:
     """Given events/github-push.json (a webhook delivery: headers and body), when it is replayed, then it is signed
-    with the local stack's secret and POSTed to the webhook function, which answers 202 and publishes the
-    'GitHub Push' event; the GitHubPushed rule starts the run, which builds and trains HEAD and records the
-    pusher and the delivery's event."""
+    with the local stack's secret and POSTed to the webhook function as a new delivery, which answers 202 and
+    publishes the 'GitHub Push' event; the GitHubPushed rule starts the run, which builds and trains HEAD and
+    records the pusher and the delivery's event."""
+    before = pipeline.execution_marker()
     replayed = replay(pipeline, load_event(EVENTS / "github-push.json"))
 
     notes = "\n".join(replayed.notes)
     assert f"commit 3e5b0c1f4f1b is not in the local repository: using HEAD {repository.head[:12]}" in notes
     assert "delivered to the webhook function, signed with the local secret: 202" in notes
-    (started,) = context.current().executions_since(replayed.marker)
+    delivery = re.search(r"delivery id -> ([0-9a-f-]{36}) ", notes)
+    assert delivery, notes
+    assert replayed.trigger is not None
+    arn = pipeline.started_by(replayed.trigger)
+    started = context.current().executions_since(before)[-1]
+    assert started.execution_arn == arn
     assert started.event["source"] == "sagepipe.github"
-    assert started.event["detail"]["delivery"] == "0b989ba4-242f-11e5-81e1-c7b6966d2516"
-    run = pipeline.follow(started.execution_arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert started.event["detail"]["delivery"] == delivery.group(1)
+    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
     assert run.status == "SUCCEEDED", run.cause
     assert run.record is not None
     assert run.record["status"] == "SUCCEEDED"
@@ -89,7 +100,8 @@ def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipel
     before = pipeline.execution_marker()
 
     replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"))
-    (arn,) = pipeline.started_since(replayed.marker)
+    assert replayed.trigger is not None
+    arn = pipeline.started_by(replayed.trigger)
     run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
 
     key = "datasets/breast-cancer/train 2026-11-24.csv"
@@ -113,18 +125,23 @@ def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipel
     assert [version["VersionId"] for version in versions] == [run.record["data_version_id"]]
 
 
-def test_replaying_the_s3_sample_as_is_matches_no_rule(pipeline: LocalPipeline) -> None:
-    """Given the S3 sample sent unchanged (adapt_event=False), then its bucket is not the local data bucket, the
-    data rule does not match, nothing is seeded, and no execution starts."""
+def test_replaying_the_s3_sample_as_is_matches_no_rule_and_sends_nothing(pipeline: LocalPipeline) -> None:
+    """Given the S3 sample sent unchanged (adapt_event=False), then its bucket is not the local data bucket: replay
+    says so for the data rule (and why each other rule does not match), seeds nothing, sends nothing, and no
+    execution starts."""
     before = pipeline.execution_marker()
 
-    replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"), adapt_event=False)
+    with pytest.raises(NoRuleMatches) as raised:
+        replay(pipeline, load_event(EVENTS / "s3-object-created.json"), adapt_event=False)
 
-    assert replayed.notes == ["put aws.s3 / Object Created on the default bus"]
-    assert replayed.marker == before, "nothing may be seeded when the event is sent as is"
-    started = context.current().wait_for_executions(before, 1, timeout=2.0)
-    assert started == [], f"the unadapted sample started {[item.rule_name for item in started]}"
-    assert pipeline.execution_marker() == before
+    said = explanations(raised.value)
+    assert said["PipelineDataUploaded"] == (
+        f"detail.bucket.name is 'sagepipe-data-example'; the rule wants '{pipeline.data_bucket}'"
+    )
+    assert said["PipelineCodeCommitPushed"] == "source is 'aws.s3'; the rule wants 'aws.codecommit'"
+    assert raised.value.notes == [], "nothing may be adapted or seeded when the event is sent as is"
+    # Delivery is synchronous: an event that had been put would have started its execution already.
+    assert context.current().wait_for_executions(before, 1, timeout=1.0) == []
 
 
 # ----------------------------------------------------------------------------------------------- the CLI
