@@ -15,6 +15,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,3 +161,78 @@ def for_endpoint(state_dir: Path, endpoint: str | None) -> LocalUp | None:
     if up is None or up.endpoint.rstrip("/") != endpoint.rstrip("/") or not process_exists(up.pid):
         return None
     return up
+
+
+READY_LINE: Final = "Ctrl-C stops the emulator."
+"""The last line `sagepipe local up` prints once its stack is provisioned and its discovery file written."""
+
+
+@dataclass
+class UpProcess:
+    """A `sagepipe local up` this process started (scripts and tests): its process, what it announced, and what
+    it printed so far."""
+
+    process: subprocess.Popen[str]
+    up: LocalUp
+    output: list[str]
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (local up withdraws its discovery file and stops), waited for at most `timeout` seconds."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=timeout)
+
+
+def spawn(
+    command: list[str], *, state_dir: Path, cwd: Path, env: Mapping[str, str], timeout: float = 120.0
+) -> UpProcess:
+    """Start `command` (a `sagepipe local up`) and return once it announced itself in `state_dir`: its output is
+    read line by line until READY_LINE, the process's exit, or `timeout` seconds, whichever comes first."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+    )
+    output: list[str] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+    stream = process.stdout
+    if stream is None:  # stdout=PIPE always gives one; this only tells the type checker
+        raise RuntimeError("no output stream from `sagepipe local up`")
+
+    def pump() -> None:
+        # Drains the output for the process's whole life, so that a full pipe never blocks it.
+        for line in stream:
+            output.append(line.rstrip("\n"))
+            lines.put(output[-1])
+        lines.put(None)
+
+    threading.Thread(target=pump, name="local-up-output", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line == READY_LINE:
+            break
+        if line is None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+            shown = "\n".join(output[-20:])
+            raise RuntimeError(f"`sagepipe local up` did not get ready within {timeout:.0f} s:\n{shown}")
+    up = read(discovery_path(state_dir))
+    if up is None or up.pid != process.pid:
+        process.terminate()
+        process.wait(timeout=30)
+        raise RuntimeError(f"`sagepipe local up` said it was ready but {discovery_path(state_dir)} does not name it")
+    return UpProcess(process, up, output)
