@@ -115,6 +115,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def listed_by(execution: Mapping[str, Any]) -> datetime:
+    """The time ListExecutions sorts an execution by, newest first: "Running executions are sorted by their
+    startDate or redriveDate, and other executions are sorted by their stopDate" (botocore's service model of
+    states:ListExecutions). An execution a trigger started is listed no later than that trigger was sent."""
+    if execution.get("status") != "RUNNING" and execution.get("stopDate"):
+        return execution["stopDate"]  # type: ignore[no-any-return]
+    return execution.get("redriveDate") or execution["startDate"]  # type: ignore[no-any-return]
+
+
 @dataclass
 class RunResult:
     execution_arn: str
@@ -295,10 +304,10 @@ class LocalPipeline:
             while True:
                 page = sfn.list_executions(**kwargs)
                 for execution in page["executions"]:
-                    if execution["startDate"] < oldest:
-                        return False
+                    if listed_by(execution) < oldest:
+                        return False  # every execution listed after this one is older still
                     arn = execution["executionArn"]
-                    if arn in looked_at:
+                    if arn in looked_at or execution["startDate"] < oldest:
                         continue
                     looked_at.add(arn)
                     started_with = sfn.describe_execution(executionArn=arn).get("input") or "{}"
