@@ -356,7 +356,9 @@ def local_replay(  # noqa: PLR0917 - click passes the options by name
 
 
 @local.command("up")
-@click.option("--port", type=int, default=4566, show_default=True, help="Port for the emulator's endpoint.")
+@click.option(
+    "--port", type=int, default=4566, show_default=True, help="Port for the emulator's endpoint (0: any free port)."
+)
 @_PARAM
 @_STATE_DIR
 def local_up(port: int, params: tuple[str, ...], state_dir: Path) -> None:
