@@ -2,8 +2,9 @@
 
 Every verdict is moto's; the module finds the first field whose part of the pattern moto rejects, and says it in
 words. These tests check, on every trigger rule of template.yaml (object and marker mode) against every sample
-event (events/, AWS's documented samples of events that start no run among them, and one-field variants), that "no field is
-explained as a mismatch" is exactly "moto's matcher matches", and what the words are for each kind of filter.
+event (events/, AWS's documented samples of events that start no run among them, and one-field variants), that
+"no field is explained as a mismatch" is exactly "moto's matcher matches", and what the words are for each kind
+of filter.
 """
 
 from __future__ import annotations
