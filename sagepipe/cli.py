@@ -19,7 +19,7 @@ import click
 from sagepipe import __version__
 
 if TYPE_CHECKING:
-    from sagepipe.local.runner import LocalPipeline, Progress, RunResult
+    from sagepipe.local.runner import LocalPipeline, Progress, RunResult, Trigger
     from sagepipe.runs.queries import RunsTable
     from sagepipe.runs.stack import Stack
 
@@ -27,6 +27,8 @@ EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_USAGE = 2
 EXIT_DOCTOR_PROBLEM = 3
 EXIT_NO_PROJECT = 5
+EXIT_NO_RULE_MATCHES = 6
+"""`sagepipe local replay`: no rule of the pipeline matches the event (or the webhook ignored the delivery)."""
 
 RECORD_FIELDS = (
     ("status", "status"),
@@ -132,7 +134,12 @@ def _require_project() -> None:
 
 @main.group()
 def local() -> None:
-    """Run the pipeline on the embedded AWS emulator: no AWS account, no Docker."""
+    """Run the pipeline on the embedded AWS emulator: no AWS account, no Docker.
+
+    `local run` and `local replay` use the running `sagepipe local up` of their state directory when there is
+    one (their runs accumulate in it, and `sagepipe runs` lists them); otherwise they start an emulator of
+    their own, whose runs end with the command.
+    """
     _require_project()
 
 
@@ -141,21 +148,49 @@ _STATE_DIR = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".sagepipe"),
     show_default=True,
-    help="Where runs, images and logs are kept.",
+    help="Where runs, images and logs are kept (and where `local up` announces itself).",
 )
 _PARAM = click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a template parameter.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
 _TIMEOUT = click.option("--timeout", type=float, default=900.0, show_default=True, help="Seconds to wait for a run.")
 
 
+class _LocalUsageError(Exception):
+    """A local command cannot do what it was asked in this state directory (exit 2)."""
+
+
 @contextmanager
-def _pipeline(
-    reporter: Reporter, state_dir: Path, params: tuple[str, ...], port: int | None = None
+def _local_errors(reporter: Reporter) -> Iterator[None]:
+    """A local command's failure is one line on stderr and an exit code, never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from sagepipe.local.replay import ReplayInputError
+    from sagepipe.local.runner import RunError
+    from sagepipe.local.session import SessionConflict
+
+    try:
+        yield
+    except (_LocalUsageError, ReplayInputError, SessionConflict) as error:
+        reporter.say(f"error: {error}", fg="red")
+        sys.exit(EXIT_USAGE)
+    except RunError as error:
+        reporter.say(f"error: {error}", fg="red")
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+    except (BotoCoreError, ClientError) as error:
+        # Typically a `local up` that stopped while this command used it.
+        reporter.say(f"error: the emulator did not answer as expected: {error}", fg="red")
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+
+@contextmanager
+def _own_pipeline(
+    reporter: Reporter, state_dir: Path, parameters: dict[str, str], port: int | None = None
 ) -> Iterator[LocalPipeline]:
+    """An emulator of this process, the stack provisioned in it; both end with the block."""
     from sagepipe.local.runner import LocalPipeline
 
     started = time.monotonic()
-    with LocalPipeline.running(state_dir, parameters=_parameters(params), port=port) as pipeline:
+    with LocalPipeline.running(state_dir, parameters=parameters, port=port) as pipeline:
         reporter.say(
             f"emulator   {pipeline.emulator.endpoint} (moto), stack {pipeline.stack.name} "
             f"provisioned in {time.monotonic() - started:.1f} s"
@@ -163,10 +198,54 @@ def _pipeline(
         yield pipeline
 
 
-def _follow(pipeline: LocalPipeline, reporter: Reporter, marker: int, what: str, timeout: float) -> RunResult:
-    (execution_arn,) = pipeline.started_since(marker)
+def _check_parameters(pipeline: LocalPipeline, parameters: dict[str, str], pid: int) -> None:
+    """--param against a running `local up`: its stack was provisioned when it started, and stays as it is."""
+    differs = {name: value for name, value in parameters.items() if pipeline.stack.parameters.get(name) != value}
+    if differs:
+        name, value = next(iter(differs.items()))
+        raise _LocalUsageError(
+            f"--param {name}={value}: the running `sagepipe local up` (pid {pid}) has "
+            f"{name}={pipeline.stack.parameters.get(name)!r}, fixed when it started; drop --param, or stop it and "
+            f"run `sagepipe local up --param {name}={value}`"
+        )
+
+
+@contextmanager
+def _local_pipeline(reporter: Reporter, state_dir: Path, params: tuple[str, ...]) -> Iterator[LocalPipeline]:
+    """The running `local up` of this state directory, driven as a client; else an emulator of this command's
+    own. The first line says which."""
+    from sagepipe.local.runner import LocalPipeline
+    from sagepipe.local.session import discover
+    from sagepipe.template import PROJECT_ROOT
+
+    parameters = _parameters(params)
+    found = discover(state_dir, PROJECT_ROOT)
+    if found.live is not None:
+        up = found.live
+        reporter.say(
+            f"emulator   {up.endpoint}: the running `sagepipe local up` (pid {up.pid}), stack {up.stack}; "
+            "this run stays there with the others (`sagepipe runs list`)"
+        )
+        pipeline = LocalPipeline.attached(up, runs_dir=state_dir / "runs")
+        _check_parameters(pipeline, parameters, up.pid)
+        yield pipeline
+        return
+    reporter.say(
+        "emulator   one of this command's own: its runs end with it "
+        "(to keep them, start `sagepipe local up` in another terminal first)"
+    )
+    if found.ignored:
+        reporter.say(f"note       ignored a stale discovery file: {found.ignored}", fg="yellow")
+    with _own_pipeline(reporter, state_dir, parameters) as pipeline:
+        yield pipeline
+
+
+def _follow(
+    pipeline: LocalPipeline, reporter: Reporter, trigger: Trigger, timeout: float, label: str = ""
+) -> RunResult:
+    execution_arn = pipeline.started_by(trigger)
     reporter.say()
-    reporter.say(f"{what} → execution {execution_arn.rsplit(':', 1)[-1]}", bold=True)
+    reporter.say(f"{label or trigger.description} → execution {execution_arn.rsplit(':', 1)[-1]}", bold=True)
     return pipeline.follow(execution_arn, on_progress=reporter.progress, timeout=timeout)
 
 
@@ -187,40 +266,38 @@ def _follow(pipeline: LocalPipeline, reporter: Reporter, marker: int, what: str,
 def local_run(  # noqa: PLR0917 - click passes the options by name
     data_file: Path | None, working_tree: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
 ) -> None:
-    """Run the pipeline end to end: push HEAD, upload training data, follow the run, print its record."""
+    """Run the pipeline end to end: push HEAD, upload training data, follow the run, print its record.
+
+    Uses the running `sagepipe local up` of --state-dir when there is one, else an emulator of its own.
+    Exits 0 when the run succeeded, 1 when it did not, 2 for bad usage.
+    """
     from sagepipe.local.git import git, snapshot_working_tree, uncommitted_changes
     from sagepipe.local.sample_data import write_breast_cancer_csv
     from sagepipe.template import PROJECT_ROOT
 
     reporter = Reporter(as_json)
     repository = PROJECT_ROOT
-    dirty = uncommitted_changes(repository)
-    if working_tree:
-        commit = snapshot_working_tree(repository)
-        reporter.say(f"commit     {commit[:12]} (snapshot of the working tree on top of HEAD)")
-    else:
-        commit = git(repository, "rev-parse", "HEAD")
-        reporter.say(f"commit     {commit[:12]} (HEAD)")
-        if dirty:
-            reporter.say(
-                f"note       {len(dirty)} uncommitted change(s) under container/ or in buildspec.yml are NOT in "
-                f"this run ({', '.join(dirty[:3])}{', ...' if len(dirty) > 3 else ''}); "
-                "pass --working-tree to build them",
-                fg="yellow",
-            )
-    data = data_file or write_breast_cancer_csv(state_dir / "data" / "breast-cancer.csv")
-    with _pipeline(reporter, state_dir, params) as pipeline:
-        marker = pipeline.execution_marker()
-        pipeline.push_commit(commit)
-        first = _follow(pipeline, reporter, marker, f"code push {commit[:12]}", timeout)
+    with _local_errors(reporter), _local_pipeline(reporter, state_dir, params) as pipeline:
+        dirty = uncommitted_changes(repository)
+        if working_tree:
+            commit = snapshot_working_tree(repository)
+            reporter.say(f"commit     {commit[:12]} (snapshot of the working tree on top of HEAD)")
+        else:
+            commit = git(repository, "rev-parse", "HEAD")
+            reporter.say(f"commit     {commit[:12]} (HEAD)")
+            if dirty:
+                reporter.say(
+                    f"note       {len(dirty)} uncommitted change(s) under container/ or in buildspec.yml are NOT in "
+                    f"this run ({', '.join(dirty[:3])}{', ...' if len(dirty) > 3 else ''}); "
+                    "pass --working-tree to build them",
+                    fg="yellow",
+                )
+        data = data_file or write_breast_cancer_csv(state_dir / "data" / "breast-cancer.csv")
+        first = _follow(pipeline, reporter, pipeline.pushed(commit), timeout)
         if first.status != "SUCCEEDED":
             reporter.record(pipeline.collect(first))
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
-        marker = pipeline.execution_marker()
-        key, version = pipeline.upload_data(data)
-        result = _follow(
-            pipeline, reporter, marker, f"data upload s3://{pipeline.data_bucket}/{key} ({version})", timeout
-        )
+        result = _follow(pipeline, reporter, pipeline.uploaded(data), timeout)
         reporter.record(pipeline.collect(result))
     ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") == "SUCCEEDED"
     sys.exit(0 if ok else EXIT_RUN_NOT_SUCCEEDED)
@@ -236,52 +313,109 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
 def local_replay(  # noqa: PLR0917 - click passes the options by name
     event_file: Path, as_is: bool, as_json: bool, params: tuple[str, ...], state_dir: Path, timeout: float
 ) -> None:
-    """Put a sample event (events/*.json) on the local bus and follow the execution it starts."""
-    from sagepipe.local.replay import load_event, replay
+    """Put a sample event (events/*.json) on the local bus, or deliver a GitHub webhook delivery, and follow
+    the execution it starts.
+
+    An EventBridge event that no rule of the pipeline matches is not sent: each rule is listed with the first
+    field where the event differs, and the command exits 6. So does a delivery the webhook ignores. A ping
+    delivery is answered and exits 0. Exits 0 when the run succeeded, 1 when it did not, 2 for bad input.
+    """
+    from sagepipe.local.replay import NoRuleMatches, NothingToRun, load_event, replay
 
     reporter = Reporter(as_json)
-    event = load_event(event_file)
-    with _pipeline(reporter, state_dir, params) as pipeline:
-        replayed = replay(pipeline, event, adapt_event=not as_is)
-        for note in replayed.notes:
-            reporter.say(f"replay     {note}")
-        result = _follow(pipeline, reporter, replayed.marker, f"replay {event_file.name}", timeout)
-        reporter.record(pipeline.collect(result))
+    with _local_errors(reporter):
+        event = load_event(event_file)
+        with _local_pipeline(reporter, state_dir, params) as pipeline:
+            try:
+                replayed = replay(pipeline, event, adapt_event=not as_is)
+            except NoRuleMatches as no_match:
+                for note in no_match.notes:
+                    reporter.say(f"replay     {note}")
+                for line in no_match.lines():
+                    reporter.say(line)
+                if as_json:
+                    click.echo(json.dumps(no_match.as_json(), indent=2), file=reporter.out)
+                sys.exit(EXIT_NO_RULE_MATCHES)
+            except NothingToRun as ignored:
+                for note in ignored.notes:
+                    reporter.say(f"replay     {note}")
+                reporter.say(f"{ignored}: nothing to run")
+                if as_json:
+                    click.echo(json.dumps({"status": "NOT_RUN", "reason": str(ignored)}, indent=2), file=reporter.out)
+                sys.exit(EXIT_NO_RULE_MATCHES)
+            for note in replayed.notes:
+                reporter.say(f"replay     {note}")
+            if replayed.trigger is None:
+                reporter.say("replay     answered; nothing to run")
+                if as_json:
+                    click.echo(json.dumps({"status": "NOT_RUN", "notes": replayed.notes}, indent=2), file=reporter.out)
+                sys.exit(0)
+            result = _follow(pipeline, reporter, replayed.trigger, timeout, f"replay {event_file.name}")
+            reporter.record(pipeline.collect(result))
     sys.exit(0 if result.status == "SUCCEEDED" else EXIT_RUN_NOT_SUCCEEDED)
 
 
 @local.command("up")
-@click.option("--port", type=int, default=4566, show_default=True, help="Port for the emulator's endpoint.")
+@click.option(
+    "--port", type=int, default=4566, show_default=True, help="Port for the emulator's endpoint (0: any free port)."
+)
 @_PARAM
 @_STATE_DIR
 def local_up(port: int, params: tuple[str, ...], state_dir: Path) -> None:
-    """Keep the emulator running with the stack provisioned, for boto3, the AWS CLI or `sagepipe run`."""
+    """Keep the emulator running with the stack provisioned, for boto3, the AWS CLI, `sagepipe runs` and
+    `sagepipe run`. `local run` and `local replay` with the same --state-dir use it while it runs."""
+    from sagepipe.local import session
+    from sagepipe.template import PROJECT_ROOT
+
     reporter = Reporter(as_json=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _pipeline(reporter, state_dir, params, port) as pipeline:
-        environment = pipeline.emulator.client_environment()
-        reporter.say()
-        reporter.say("Point boto3, the AWS CLI or sagepipe at it:", bold=True)
-        for name, value in environment.items():
-            reporter.say(f"  export {name}={value}")
-        reporter.say()
-        reporter.say("Stack outputs:", bold=True)
-        for name, value in pipeline.stack.outputs.items():
-            reporter.say(f"  {name:<28} {value}")
-        reporter.say()
-        reporter.say("For example:")
-        reporter.say(f"  aws s3 cp train.csv s3://{pipeline.data_bucket}/{pipeline.data_prefix}train.csv")
-        machine = pipeline.stack.outputs["PipelineStateMachineArn"]
-        reporter.say(f"  aws stepfunctions list-executions --state-machine-arn {machine}")
-        reporter.say()
-        reporter.say("Ctrl-C stops the emulator.")
-        try:
-            # Each wait is bounded; the loop ends on Ctrl-C (KeyboardInterrupt) or SIGTERM.
-            while not stop.wait(timeout=60):
-                pass
-        except KeyboardInterrupt:
-            reporter.say("stopping")
+    with _local_errors(reporter):
+        found = session.discover(state_dir, PROJECT_ROOT)
+        if found.live is not None:
+            raise _LocalUsageError(
+                f"a `sagepipe local up` already serves {state_dir} at {found.live.endpoint} (pid {found.live.pid}): "
+                "use it, or stop it first"
+            )
+        if found.ignored:
+            reporter.say(f"note       replacing a stale discovery file: {found.ignored}", fg="yellow")
+        with _own_pipeline(reporter, state_dir, _parameters(params), port) as pipeline:
+            session_dir = pipeline.emulator.state_dir
+            session.write(
+                session_dir, endpoint=pipeline.emulator.endpoint, stack=pipeline.stack.name, repository=PROJECT_ROOT
+            )
+            try:
+                _announce(reporter, pipeline, session.discovery_path(state_dir))
+                # Each wait is bounded; the loop ends on Ctrl-C (KeyboardInterrupt) or SIGTERM.
+                while not stop.wait(timeout=60):
+                    pass
+            except KeyboardInterrupt:
+                reporter.say("stopping")
+            finally:
+                session.remove(session_dir)
+
+
+def _announce(reporter: Reporter, pipeline: LocalPipeline, discovery: Path) -> None:
+    environment = pipeline.emulator.client_environment() | {"SAGEPIPE_STACK": pipeline.stack.name}
+    reporter.say()
+    reporter.say("Point boto3, the AWS CLI or sagepipe at it:", bold=True)
+    for name, value in environment.items():
+        reporter.say(f"  export {name}={value}")
+    reporter.say()
+    reporter.say("Stack outputs:", bold=True)
+    for name, value in pipeline.stack.outputs.items():
+        reporter.say(f"  {name:<28} {value}")
+    reporter.say()
+    reporter.say(f"`sagepipe local run` and `local replay` here now use this emulator ({discovery}):")
+    reporter.say("their runs accumulate in it until it stops. Then, with the variables above exported:")
+    reporter.say("  sagepipe runs list")
+    reporter.say()
+    reporter.say("For example:")
+    reporter.say(f"  aws s3 cp train.csv s3://{pipeline.data_bucket}/{pipeline.data_prefix}train.csv")
+    machine = pipeline.stack.outputs["PipelineStateMachineArn"]
+    reporter.say(f"  aws stepfunctions list-executions --state-machine-arn {machine}")
+    reporter.say()
+    reporter.say("Ctrl-C stops the emulator.")
 
 
 # ------------------------------------------------------------------------------------------ manual runs
@@ -386,8 +520,9 @@ RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "SKIPPED", "DUPLICA
 def runs() -> None:
     """Read the audit trail of a deployed (or local) stack: list, show, diff, lineage, rerun, verify.
 
-    Every command finds the stack by name (--stack, else stack_name in ./samconfig.toml), uses boto3's usual
-    configuration (AWS_PROFILE, AWS_REGION, and AWS_ENDPOINT_URL for a local stack), and has --json.
+    Every command finds the stack by name (--stack; else the running `sagepipe local up` that AWS_ENDPOINT_URL
+    points at; else stack_name in ./samconfig.toml), uses boto3's usual configuration (AWS_PROFILE, AWS_REGION,
+    and AWS_ENDPOINT_URL for a local stack), and has --json.
     """
 
 
@@ -396,7 +531,8 @@ _STACK = click.option(
     "stack_name",
     envvar="SAGEPIPE_STACK",
     metavar="NAME",
-    help="The stack's name (default: $SAGEPIPE_STACK, else stack_name in ./samconfig.toml).",
+    help="The stack's name (default: $SAGEPIPE_STACK; else the stack of the `sagepipe local up` in ./.sagepipe when "
+    "AWS_ENDPOINT_URL is its endpoint; else stack_name in ./samconfig.toml).",
 )
 _RUNS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
 
@@ -460,13 +596,24 @@ def _audit_trail(stack_name: str | None) -> _AuditTrail:
     from sagepipe.runs.queries import RunsTable
     from sagepipe.runs.stack import default_stack_name, describe_stack
 
-    name = stack_name or default_stack_name()
+    name = stack_name or _local_up_stack() or default_stack_name()
     if not name:
         raise RunsError("which stack? pass --stack NAME (there is no samconfig.toml with a stack_name here)")
     # A session per command: credentials and endpoint are read from the environment each time.
     session = boto3.session.Session()
     stack = describe_stack(session.client("cloudformation"), name)
     return _AuditTrail(session, stack, RunsTable(session.client("dynamodb"), stack.runs_table))
+
+
+def _local_up_stack() -> str | None:
+    """The stack of the `sagepipe local up` announced in ./.sagepipe when AWS_ENDPOINT_URL is its endpoint: against
+    a running local up, `sagepipe runs` needs no --stack."""
+    import os
+
+    from sagepipe.local.session import for_endpoint
+
+    up = for_endpoint(Path(".sagepipe"), os.environ.get("AWS_ENDPOINT_URL"))
+    return up.stack if up else None
 
 
 def _echo_json(value: Any) -> None:

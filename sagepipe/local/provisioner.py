@@ -70,6 +70,22 @@ class LocalStack:
         return self.resources[logical_id].attributes[name]
 
 
+def described(cloudformation: Any, name: str) -> LocalStack:
+    """A provisioned stack as another process sees it: its parameters and outputs from DescribeStacks, its
+    resources (logical id, type, physical id) from ListStackResources. The provisioner registers both."""
+    (description,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in description.get("Parameters", [])}
+    outputs = {item["OutputKey"]: item.get("OutputValue", "") for item in description.get("Outputs", [])}
+    resources: dict[str, ProvisionedResource] = {}
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name):
+        for item in page["StackResourceSummaries"]:
+            logical_id = item["LogicalResourceId"]
+            resources[logical_id] = ProvisionedResource(
+                logical_id, item["ResourceType"], item.get("PhysicalResourceId", "")
+            )
+    return LocalStack(name=name, parameters=parameters, resources=resources, outputs=outputs, skipped={})
+
+
 def physical_name(stack: str, logical_id: str, *, lowercase: bool = False, limit: int = 64) -> str:
     """CloudFormation's naming scheme (<stack>-<LogicalId>-<SUFFIX>), deterministic per stack and logical id."""
     suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()

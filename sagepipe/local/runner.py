@@ -3,6 +3,11 @@
 Everything goes through the real event path: a code push is an EventBridge event (the CodeCommit shape),
 data is an S3 PutObject whose EventBridge event the data rule matches, and the execution is the one that
 rule started. Nothing calls the state machine directly.
+
+The pipeline is driven through the emulator's AWS endpoint, so it works the same on an emulator this process
+runs (`LocalPipeline.running`) and on one a `sagepipe local up` runs (`LocalPipeline.attached`): the execution
+a trigger started is found among the state machine's executions by the event in its input (a `Trigger`), and
+the jobs' logs are read from the emulator's state directory on this machine.
 """
 
 from __future__ import annotations
@@ -13,18 +18,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from sagepipe.local.codebuild.logs import build_log
 from sagepipe.local.core import context
-from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, EmulatorEndpoint
 from sagepipe.local.git import git
 from sagepipe.local.process import poll_until
-from sagepipe.local.provisioner import LocalStack, provision
+from sagepipe.local.provisioner import LocalStack, described, provision
+from sagepipe.local.sagemaker.logs import training_log
 from sagepipe.local.services import start_emulator
+from sagepipe.local.session import LocalUp
 from sagepipe.template import PROJECT_ROOT
 
 POLL_SECONDS: Final = 0.05
@@ -32,6 +42,12 @@ IDLE_POLL_SECONDS: Final = 0.25
 PUT_EVENTS_BATCH: Final = 10
 """PutEvents takes at most 10 entries."""
 DEFAULT_RUN_TIMEOUT_SECONDS: Final = 900.0
+START_TIMEOUT_SECONDS: Final = 10.0
+"""EventBridge delivers locally during PutEvents (and S3 during PutObject): an execution a trigger starts exists
+when the call returns. The wait only covers a slow machine."""
+CLOCK_SKEW: Final = timedelta(seconds=60)
+"""Executions are scanned newest first back to this long before the trigger was sent (same machine, one clock;
+the margin only keeps the scan bounded)."""
 TERMINAL: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -58,6 +74,54 @@ class Progress:
     kind: str  # entered | succeeded | failed | retrying | execution
     seconds: float | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger that was sent, and how to recognise the execution it started: by the EventBridge event the
+    rule passed as the execution's input. `since` is when it was sent (executions started before are not
+    looked at)."""
+
+    description: str
+    since: datetime
+    matches: Callable[[Mapping[str, Any]], bool]
+
+    @classmethod
+    def event(cls, event_id: str, since: datetime, description: str) -> Trigger:
+        """The execution a PutEvents entry started: its input is the event, whose `id` is the EventId PutEvents
+        returned (EventBridge targets get the event as is unless the target transforms it; the pipeline's
+        rules do not)."""
+        return cls(description, since, lambda event: event.get("id") == event_id)
+
+    @classmethod
+    def s3_object(cls, bucket: str, key: str, version_id: str, since: datetime, description: str) -> Trigger:
+        """The execution an object upload started: its input is S3's "Object Created" event for that version
+        (the key is URL-encoded in S3's events)."""
+
+        def matches(event: Mapping[str, Any]) -> bool:
+            detail = event.get("detail") or {}
+            found = detail.get("object") or {}
+            return (
+                event.get("source") == "aws.s3"
+                and (detail.get("bucket") or {}).get("name") == bucket
+                and found.get("version-id") == version_id
+                and unquote_plus(str(found.get("key", ""))) == key
+            )
+
+        return cls(description, since, matches)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def listed_by(execution: Mapping[str, Any]) -> datetime:
+    """The time ListExecutions sorts an execution by, newest first: "Running executions are sorted by their
+    startDate or redriveDate, and other executions are sorted by their stopDate" (botocore's service model of
+    states:ListExecutions). An execution a trigger started is listed no later than that trigger was sent."""
+    if execution.get("status") != "RUNNING" and execution.get("stopDate"):
+        return execution["stopDate"]  # type: ignore[no-any-return]
+    return execution.get("redriveDate") or execution["startDate"]  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -94,9 +158,10 @@ def _describe_event(event: Mapping[str, Any], previous: Mapping[int, Mapping[str
 
 
 class LocalPipeline:
-    """The emulator with the stack provisioned, and the local git repository its builds check out."""
+    """The stack in an emulator (this process's, or a `sagepipe local up`'s), and the local git repository its
+    builds check out."""
 
-    def __init__(self, emulator: Emulator, stack: LocalStack, repository: Path, runs_dir: Path) -> None:
+    def __init__(self, emulator: EmulatorEndpoint, stack: LocalStack, repository: Path, runs_dir: Path) -> None:
         self.emulator = emulator
         self.stack = stack
         self.repository = repository
@@ -113,6 +178,7 @@ class LocalPipeline:
         runs_dir: Path | None = None,
         port: int | None = None,
     ) -> Iterator[LocalPipeline]:
+        """An emulator of this process's own, the stack provisioned in it; both end with the block."""
         session = state_dir / "session"
         shutil.rmtree(session, ignore_errors=True)
         emulator = start_emulator(session, port=port)
@@ -121,6 +187,13 @@ class LocalPipeline:
             yield cls(emulator, stack, repository, runs_dir or state_dir / "runs")
         finally:
             emulator.stop()
+
+    @classmethod
+    def attached(cls, up: LocalUp, *, runs_dir: Path) -> LocalPipeline:
+        """The stack a running `sagepipe local up` serves, driven through its endpoint."""
+        emulator = up.emulator
+        stack = described(emulator.client("cloudformation"), up.stack)
+        return cls(emulator, stack, Path(up.repository), runs_dir)
 
     # ------------------------------------------------------------------ triggers
     @property
@@ -167,6 +240,19 @@ class LocalPipeline:
             raise RunError(f"EventBridge refused the event: {response}")
         return str(response["EventId"])
 
+    def pushed(self, commit: str) -> Trigger:
+        """Push `commit` (push_commit); the trigger finds the execution it started."""
+        since = now()
+        return Trigger.event(self.push_commit(commit), since, f"code push {commit[:12]}")
+
+    def uploaded(self, path: Path, key: str | None = None) -> Trigger:
+        """Upload `path` (upload_data); the trigger finds the execution it started."""
+        since = now()
+        key, version = self.upload_data(path, key)
+        return Trigger.s3_object(
+            self.data_bucket, key, version, since, f"data upload s3://{self.data_bucket}/{key} ({version})"
+        )
+
     def upload_data(self, path: Path, key: str | None = None) -> tuple[str, str]:
         """PutObject into the data bucket (the data rule starts the run). Returns the key and its version id."""
         key = key or f"{self.data_prefix}{path.name}"
@@ -194,13 +280,50 @@ class LocalPipeline:
 
     # ------------------------------------------------------------------ following
     def execution_marker(self) -> int:
+        """How many executions rules have started so far (an emulator in this process only: tests)."""
         return context.current().execution_count()
 
-    def started_since(self, marker: int, count: int = 1, timeout: float = 10.0) -> list[str]:
+    def started_since(self, marker: int, count: int = 1, timeout: float = START_TIMEOUT_SECONDS) -> list[str]:
+        """The executions rules started after `marker` (an emulator in this process only: tests)."""
         started = context.current().wait_for_executions(marker, count, timeout)
         if len(started) < count:
             raise RunError(f"expected {count} execution(s) to start within {timeout:.0f} s, saw {len(started)}")
         return [item.execution_arn for item in started]
+
+    def started_by(self, trigger: Trigger, timeout: float = START_TIMEOUT_SECONDS) -> str:
+        """The execution `trigger` started, found through Step Functions' API: ListExecutions (newest first) back
+        to when the trigger was sent, and each new one's input (DescribeExecution) matched against it."""
+        sfn = self.emulator.client("stepfunctions")
+        machine = self.stack.outputs["PipelineStateMachineArn"]
+        oldest = trigger.since - CLOCK_SKEW
+        looked_at: set[str] = set()
+        found: list[str] = []
+
+        def look() -> bool:
+            kwargs: dict[str, Any] = {"stateMachineArn": machine, "maxResults": 100}
+            while True:
+                page = sfn.list_executions(**kwargs)
+                for execution in page["executions"]:
+                    if listed_by(execution) < oldest:
+                        return False  # every execution listed after this one is older still
+                    arn = execution["executionArn"]
+                    if arn in looked_at or execution["startDate"] < oldest:
+                        continue
+                    looked_at.add(arn)
+                    started_with = sfn.describe_execution(executionArn=arn).get("input") or "{}"
+                    if trigger.matches(json.loads(started_with)):
+                        found.append(arn)
+                        return True
+                if not page.get("nextToken"):
+                    return False
+                kwargs["nextToken"] = page["nextToken"]
+
+        if not poll_until(look, timeout=timeout, interval=POLL_SECONDS):
+            raise RunError(
+                f"{trigger.description} started no execution within {timeout:.0f} s "
+                "(a target that cannot start goes to the trigger dead-letter queue)"
+            )
+        return found[0]
 
     def follow(
         self,
@@ -309,14 +432,15 @@ class LocalPipeline:
 
         write("record.json", result.record)
         write("history.json", result.history)
-        runtime = context.current()
+        # The jobs ran in the emulator's process (this one, or a `local up`'s) and left their logs there.
+        logs_dir = self.emulator.state_dir / "logs"
         record = result.record or {}
         job = record.get("training_job_name")
-        if job and job in runtime.job_logs and runtime.job_logs[job].exists():
-            files["training.log"] = Path(shutil.copyfile(runtime.job_logs[job], run_dir / "training.log"))
+        if job and training_log(logs_dir, job).exists():
+            files["training.log"] = Path(shutil.copyfile(training_log(logs_dir, job), run_dir / "training.log"))
         for build_id in self._build_ids(result.history):
-            if build_id in runtime.job_logs and runtime.job_logs[build_id].exists():
-                files["build.log"] = Path(shutil.copyfile(runtime.job_logs[build_id], run_dir / "build.log"))
+            if build_log(logs_dir, build_id).exists():
+                files["build.log"] = Path(shutil.copyfile(build_log(logs_dir, build_id), run_dir / "build.log"))
         artifact = record.get("artifact_uri")
         if artifact:
             bucket, _, key = artifact.removeprefix("s3://").partition("/")

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from sagepipe.cli import EXIT_NO_RULE_MATCHES
 from sagepipe.local.core import context
 from sagepipe.local.git import git
-from sagepipe.local.replay import load_event, replay
+from sagepipe.local.replay import NoRuleMatches, load_event, replay
 from sagepipe.local.runner import LocalPipeline
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import TrainingRepository
@@ -33,6 +34,11 @@ CLI_TIMEOUT_SECONDS = 420.0
 # ----------------------------------------------------------------------------------------------- replay
 
 
+def explanations(error: NoRuleMatches) -> dict[str, str]:
+    """What replay said of each rule that starts the pipeline."""
+    return {verdict.rule: verdict.explanation for verdict in error.verdicts if verdict.starts_run}
+
+
 def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
     pipeline: LocalPipeline, repository: TrainingRepository
 ) -> None:
@@ -43,11 +49,11 @@ def test_replaying_the_codecommit_push_sample_builds_and_trains_head(
 
     notes = "\n".join(replayed.notes)
     assert f"commit 3e5b0c1f4f1b is not in the local repository: using HEAD {repository.head[:12]}" in notes
-    assert re.search(r"seeded training data datasets/\S+\.csv", notes), notes
+    assert re.search(r"seeded data upload s3://\S+/datasets/\S+\.csv", notes), notes
     assert "put aws.codecommit / CodeCommit Repository State Change on the default bus" in notes
 
-    (arn,) = pipeline.started_since(replayed.marker)
-    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert replayed.trigger is not None
+    run = pipeline.follow(pipeline.started_by(replayed.trigger), timeout=RUN_TIMEOUT_SECONDS)
     assert run.status == "SUCCEEDED", run.cause
     assert run.record is not None
     assert run.record["status"] == "SUCCEEDED"
@@ -60,18 +66,24 @@ def test_replaying_the_github_push_sample_runs_the_pipeline_through_the_webhook_
     pipeline: LocalPipeline, repository: TrainingRepository
 ) -> None:
     """Given events/github-push.json (a webhook delivery: headers and body), when it is replayed, then it is signed
-    with the local stack's secret and POSTed to the webhook function, which answers 202 and publishes the
-    'GitHub Push' event; the GitHubPushed rule starts the run, which builds and trains HEAD and records the
-    pusher and the delivery's event."""
+    with the local stack's secret and POSTed to the webhook function as a new delivery, which answers 202 and
+    publishes the 'GitHub Push' event; the GitHubPushed rule starts the run, which builds and trains HEAD and
+    records the pusher and the delivery's event."""
+    before = pipeline.execution_marker()
     replayed = replay(pipeline, load_event(EVENTS / "github-push.json"))
 
     notes = "\n".join(replayed.notes)
     assert f"commit 3e5b0c1f4f1b is not in the local repository: using HEAD {repository.head[:12]}" in notes
     assert "delivered to the webhook function, signed with the local secret: 202" in notes
-    (started,) = context.current().executions_since(replayed.marker)
+    delivery = re.search(r"delivery id -> ([0-9a-f-]{36}) ", notes)
+    assert delivery, notes
+    assert replayed.trigger is not None
+    arn = pipeline.started_by(replayed.trigger)
+    started = context.current().executions_since(before)[-1]
+    assert started.execution_arn == arn
     assert started.event["source"] == "sagepipe.github"
-    assert started.event["detail"]["delivery"] == "0b989ba4-242f-11e5-81e1-c7b6966d2516"
-    run = pipeline.follow(started.execution_arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert started.event["detail"]["delivery"] == delivery.group(1)
+    run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
     assert run.status == "SUCCEEDED", run.cause
     assert run.record is not None
     assert run.record["status"] == "SUCCEEDED"
@@ -89,7 +101,8 @@ def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipel
     before = pipeline.execution_marker()
 
     replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"))
-    (arn,) = pipeline.started_since(replayed.marker)
+    assert replayed.trigger is not None
+    arn = pipeline.started_by(replayed.trigger)
     run = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
 
     key = "datasets/breast-cancer/train 2026-11-24.csv"
@@ -113,18 +126,86 @@ def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipel
     assert [version["VersionId"] for version in versions] == [run.record["data_version_id"]]
 
 
-def test_replaying_the_s3_sample_as_is_matches_no_rule(pipeline: LocalPipeline) -> None:
-    """Given the S3 sample sent unchanged (adapt_event=False), then its bucket is not the local data bucket, the
-    data rule does not match, nothing is seeded, and no execution starts."""
+def test_replaying_the_s3_sample_as_is_matches_no_rule_and_sends_nothing(pipeline: LocalPipeline) -> None:
+    """Given the S3 sample sent unchanged (adapt_event=False), then its bucket is not the local data bucket: replay
+    says so for the data rule (and why each other rule does not match), seeds nothing, sends nothing, and no
+    execution starts."""
     before = pipeline.execution_marker()
 
-    replayed = replay(pipeline, load_event(EVENTS / "s3-object-created.json"), adapt_event=False)
+    with pytest.raises(NoRuleMatches) as raised:
+        replay(pipeline, load_event(EVENTS / "s3-object-created.json"), adapt_event=False)
 
-    assert replayed.notes == ["put aws.s3 / Object Created on the default bus"]
-    assert replayed.marker == before, "nothing may be seeded when the event is sent as is"
-    started = context.current().wait_for_executions(before, 1, timeout=2.0)
-    assert started == [], f"the unadapted sample started {[item.rule_name for item in started]}"
-    assert pipeline.execution_marker() == before
+    said = explanations(raised.value)
+    assert said["PipelineDataUploaded"] == (
+        f"detail.bucket.name is 'sagepipe-data-example'; the rule wants '{pipeline.data_bucket}'"
+    )
+    assert said["PipelineCodeCommitPushed"] == "source is 'aws.s3'; the rule wants 'aws.codecommit'"
+    assert raised.value.notes == [], "nothing may be adapted or seeded when the event is sent as is"
+    # Delivery is synchronous: an event that had been put would have started its execution already.
+    assert context.current().wait_for_executions(before, 1, timeout=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("sample", "rule", "explanation"),
+    [
+        (
+            "codecommit-tag-created.json",
+            "PipelineCodeCommitPushed",
+            "detail.referenceType is 'tag'; the rule wants 'branch'",
+        ),
+        (
+            "codecommit-branch-deleted.json",
+            "PipelineCodeCommitPushed",
+            "detail.event is 'referenceDeleted'; the rule wants one of 'referenceCreated', 'referenceUpdated'",
+        ),
+        (
+            "s3-object-deleted.json",
+            "PipelineDataUploaded",
+            "detail-type is 'Object Deleted'; the rule wants 'Object Created'",
+        ),
+    ],
+)
+def test_aws_samples_that_start_no_run_are_explained_and_not_sent(
+    pipeline: LocalPipeline, sample: str, rule: str, explanation: str
+) -> None:
+    """Given AWS's documented sample of a tag push, a branch deletion or an object deletion (events/), when it is
+    replayed (adapted to the local stack: its repository, branch and bucket), then replay refuses it at once: the
+    rule it is about is named with the first field where the event differs, every rule that starts the pipeline
+    is listed, nothing is seeded or sent, and no execution starts."""
+    before = pipeline.execution_marker()
+
+    with pytest.raises(NoRuleMatches) as raised:
+        replay(pipeline, load_event(EVENTS / sample))
+
+    said = explanations(raised.value)
+    assert said[rule] == explanation
+    assert set(said) == {
+        "PipelineDataUploaded",
+        "PipelineCodeCommitPushed",
+        "PipelineGitHubPushed",
+        "PipelineManualRunRequested",
+    }
+    assert "matches" not in said.values()
+    assert not any(note.startswith(("seeded", "created")) for note in raised.value.notes), raised.value.notes
+    assert context.current().wait_for_executions(before, 1, timeout=1.0) == []
+
+
+def test_replaying_a_github_ping_with_a_raw_text_body_is_answered_and_starts_nothing(pipeline: LocalPipeline) -> None:
+    """Given events/github-ping.json (GitHub's ping delivery, its body the raw JSON text GitHub sent), when it is
+    replayed, then those bytes are signed with the local secret and delivered, the webhook answers 200, and there
+    is nothing to run (no trigger, no execution)."""
+    before = pipeline.execution_marker()
+    sample = load_event(EVENTS / "github-ping.json")
+    assert isinstance(sample["body"], str), "the sample keeps the body as GitHub's raw text"
+
+    replayed = replay(pipeline, sample)
+
+    assert replayed.trigger is None
+    assert any(
+        note.startswith("delivered to the webhook function, signed with the local secret: 200")
+        for note in replayed.notes
+    ), replayed.notes
+    assert context.current().wait_for_executions(before, 1, timeout=1.0) == []
 
 
 # ----------------------------------------------------------------------------------------------- the CLI
@@ -220,3 +301,38 @@ def test_local_run_with_data_lacking_the_target_column_fails_at_train(tmp_path: 
     assert "= FAILED" in run.stderr
     (run_dir,) = run.run_dirs()
     assert "no 'target' column" in (run_dir / "training.log").read_text(encoding="utf-8")
+
+
+def test_local_replay_of_an_event_no_rule_matches_exits_6_with_each_rule_s_first_mismatch(tmp_path: Path) -> None:
+    """Given AWS's tag push sample, when `sagepipe local replay` runs on it, then it exits EXIT_NO_RULE_MATCHES (6)
+    without a traceback, saying that nothing was sent and, for the CodeCommit rule, that referenceType is 'tag'."""
+    script = Path(sys.executable).with_name("sagepipe")
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith(("MOTO_", "AWS_", "GIT_"))
+    } | {"PYTHONIOENCODING": "utf-8"}
+
+    completed = subprocess.run(
+        [
+            str(script),
+            "local",
+            "replay",
+            "--state-dir",
+            str(tmp_path / "state"),
+            str(EVENTS / "codecommit-tag-created.json"),
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=CLI_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    explained = f"exit {completed.returncode}\n--- stdout:\n{completed.stdout}\n--- stderr:\n{completed.stderr}"
+    assert completed.returncode == EXIT_NO_RULE_MATCHES == 6, explained
+    assert "Traceback" not in completed.stderr, explained
+    assert "nothing was sent" in completed.stderr, explained
+    assert re.search(
+        r"PipelineCodeCommitPushed +detail\.referenceType is 'tag'; the rule wants 'branch'", completed.stderr
+    ), explained

@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
+from sagepipe.local.codebuild.logs import build_log
 from sagepipe.local.codebuild.provisioning import build_projects
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import ACCESS_KEY, SECRET_KEY
@@ -106,7 +107,7 @@ def _run_build(
     if runtime.repository is None:
         raise RuntimeError("the local runtime has no git repository to build from")
     build["currentPhase"] = "PROVISIONING"
-    log_path = runtime.logs_dir / "codebuild" / f"{build['id'].split(':')[-1]}.log"
+    log_path = build_log(runtime.logs_dir, build["id"])
     runtime.job_logs[build["id"]] = log_path
     request = BuildRequest(
         repository=runtime.repository,

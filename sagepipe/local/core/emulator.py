@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import requests
@@ -126,25 +126,11 @@ class Emulator:
     # ------------------------------------------------------------------ clients
     def client(self, service: str) -> Any:
         """A boto3 client for the emulator (fresh per call: clients are cheap, and not shared across threads)."""
-        factory: Any = boto3.client  # a plain str service name has no typed overload
-        return factory(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60),
-        )
+        return endpoint_client(self.endpoint, service)
 
     def client_environment(self) -> dict[str, str]:
         """Environment variables that point boto3 and the AWS CLI at the emulator."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }
+        return client_environment(self.endpoint)
 
     def reset(self) -> None:
         """Forget every resource (moto's reset) and every service's state (job registries, caches, armed faults,
@@ -152,6 +138,60 @@ class Emulator:
         context.current().reset()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
         requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
+
+
+CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+
+
+def endpoint_client(endpoint: str, service: str, config: Config = CLIENT_CONFIG) -> Any:
+    """A boto3 client for the emulator at `endpoint`, with its credentials and region."""
+    factory: Any = boto3.client  # a plain str service name has no typed overload
+    return factory(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=config,
+    )
+
+
+def client_environment(endpoint: str) -> dict[str, str]:
+    """Environment variables that point boto3 and the AWS CLI at the emulator at `endpoint`."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+class EmulatorEndpoint(Protocol):
+    """What drives an emulator: its endpoint, the state directory its jobs write their logs in, and clients.
+    Both the emulator this process runs and one another process runs (RemoteEmulator) offer it."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def state_dir(self) -> Path: ...
+    def client(self, service: str) -> Any: ...
+    def client_environment(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class RemoteEmulator:
+    """An emulator another process on this machine runs (`sagepipe local up`), reached through its endpoint
+    only; its jobs' logs are files under `state_dir`, which this machine shares."""
+
+    endpoint: str
+    state_dir: Path
+
+    def client(self, service: str) -> Any:
+        return endpoint_client(self.endpoint, service)
+
+    def client_environment(self) -> dict[str, str]:
+        return client_environment(self.endpoint)
 
 
 @contextmanager

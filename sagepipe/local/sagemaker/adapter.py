@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 from sagepipe.local.core import context
 from sagepipe.local.core.moto_internals import Internal, check_all
 from sagepipe.local.images import ImageStore, LocalImage
+from sagepipe.local.sagemaker.logs import training_log
 from sagepipe.local.stepfunctions import fault_injection
 from sagepipe.local.stepfunctions.sync_task import (
     JobRegistry,
@@ -147,7 +148,7 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -
     runtime = context.current()
     name = params["TrainingJobName"]
     work_dir = runtime.work_dir / "training" / name
-    log_path = runtime.logs_dir / "sagemaker" / f"{name}.log"
+    log_path = training_log(runtime.logs_dir, name)
     runtime.job_logs[name] = log_path
     started = datetime.now(UTC)
     try:
