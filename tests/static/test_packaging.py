@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sagepipe.cli import EXIT_NO_PROJECT
 from sagepipe.template import PROJECT_ROOT
 
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -75,6 +76,7 @@ def test_graphviz_the_python_package_is_not_a_dependency() -> None:
     assert "graphviz" not in (PROJECT_ROOT / "requirements" / "dev.in").read_text(encoding="utf-8").split()
 
 
+@pytest.mark.e2e
 @pytest.mark.install
 def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
     """Given a fresh virtual environment, when the project is installed into it with pip (from PyPI, not the dev
@@ -118,6 +120,6 @@ def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert outside.returncode == 3
+    assert outside.returncode == EXIT_NO_PROJECT, outside.stderr
     assert outside.stderr.count("\n") == 1, outside.stderr
     assert outside.stderr.startswith("error: no template.yaml in ")
