@@ -51,7 +51,7 @@ pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_SECONDS = 300.0
 RETRY_SCALE = 0.001
 HANG_TIMEOUT_SECONDS = 0.3
-NOTIFICATION_WAIT_SECONDS = 1.5
+NOTIFICATION_WAIT_SECONDS = 10.0
 IDENTITY = ("-c", "user.name=sagepipe-test", "-c", "user.email=test@example.com")
 
 DEFINITION = json.loads((PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8"))
@@ -178,20 +178,25 @@ class MatrixStack:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def notifications_for(self, run_id: str) -> list[dict[str, Any]]:
-        """The notifications about this run that arrive within a short, bounded wait."""
+        """Every notification about this run, once its execution has ended.
+
+        The emulator's SNS delivers to the SQS subscriber inside the Publish call, so when the execution has
+        ended every notification its states published is already in the queue: the queue is read until it
+        is empty (bounded), and a second notification would be found with the first."""
         sqs = self.pipeline.emulator.client("sqs")
         found: list[dict[str, Any]] = []
 
-        def collect() -> bool:
+        def drained() -> bool:
             response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            for message in response.get("Messages", []):
+            messages = response.get("Messages", [])
+            for message in messages:
                 body = json.loads(message["Body"])
                 if body.get("MessageAttributes", {}).get("run_id", {}).get("Value") == run_id:
                     found.append(body)
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            return False  # a second notification must not arrive either: collect for the whole wait
+            return not messages
 
-        poll_until(collect, timeout=NOTIFICATION_WAIT_SECONDS, interval=0.1)
+        assert poll_until(drained, timeout=NOTIFICATION_WAIT_SECONDS, interval=0), "the queue never emptied"
         return found
 
 
