@@ -950,21 +950,44 @@ def test_moto_interrupts_a_task_token_endpoint_it_creates_only_for_wait_for_task
     assert ResourceCondition.Sync in task._supported_integration_patterns
 
 
-def test_moto_polls_the_sync_resolver_with_a_short_sleep_while_the_execution_runs() -> None:
-    """LocalSyncTask's resolvers block up to RESOLVER_WAIT_SECONDS and rely on moto calling them in a loop, with
-    `_DELAY_SECONDS_SYNC_CONDITION_CHECK` between calls, while env.is_running()."""
+def test_moto_polls_the_sync_resolver_with_a_pause_and_the_local_tasks_poll_without_one() -> None:
+    """The gap LocalSyncTask._eval_sync closes: moto calls the resolver in a loop while env.is_running(), pausing
+    `_DELAY_SECONDS_SYNC_CONDITION_CHECK` after each "not yet" (None). The local loop is moto's without the pause
+    (its resolvers block until the job ends) and keeps moto's signature."""
     source = inspect.getsource(StateTaskServiceCallback._eval_sync)
-    for fragment in ("while env.is_running()", "sync_resolver()", "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)"):
+    for fragment in (
+        "while env.is_running()",
+        "sync_result = sync_resolver()",
+        "if callback_output or sync_result:",
+        "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)",
+    ):
         assert fragment in source, (
-            f"moto's StateTaskServiceCallback._eval_sync no longer contains {fragment!r}; re-check how _sync_task's "
-            "resolvers are polled (a resolver returning None must mean 'not yet')"
+            f"moto's StateTaskServiceCallback._eval_sync no longer contains {fragment!r}; re-check "
+            "_sync_task.LocalSyncTask._eval_sync, which reproduces moto's loop without its pause"
         )
     delay = state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK
     assert isinstance(delay, int | float)
-    assert 0 < delay <= _sync_task.RESOLVER_WAIT_SECONDS, (
-        f"moto now sleeps {delay} s between sync checks; every .sync step gets that much slower: re-check "
-        "_sync_task.RESOLVER_WAIT_SECONDS"
-    )
+    assert delay > 0, "moto no longer pauses between sync checks; LocalSyncTask._eval_sync may no longer be needed"
+    moto_parameters = list(inspect.signature(StateTaskServiceCallback._eval_sync).parameters)
+    assert list(inspect.signature(_sync_task.LocalSyncTask._eval_sync).parameters) == moto_parameters
+
+
+def test_the_local_sync_loop_returns_as_soon_as_the_job_ends_and_stops_with_the_execution() -> None:
+    """Given a job that ends while the engine waits on it, then the local loop returns its result without a pause;
+    given an execution that stops, then the loop stops asking."""
+    task = codebuild_sync.CodeBuildTask()
+    job = _sync_task.LocalJob("build:1")
+    resolver = _sync_task.sync_resolver(job, lambda: {"Build": {"BuildStatus": "SUCCEEDED"}})
+    running = SimpleNamespace(is_running=lambda: True)
+    threading.Timer(0.05, job.done.set).start()
+
+    started = time.monotonic()
+    result = task._eval_sync(running, resolver, None, None, None)
+
+    assert result == {"Build": {"BuildStatus": "SUCCEEDED"}}
+    assert time.monotonic() - started < _sync_task.RESOLVER_WAIT_SECONDS
+    stopped = SimpleNamespace(is_running=lambda: False)
+    assert task._eval_sync(stopped, lambda: pytest.fail("asked after the execution stopped"), None, None, None) is None
 
 
 def test_the_failures_sync_tasks_raise_are_built_from_moto_s_types() -> None:
@@ -1053,12 +1076,42 @@ def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy(
     monkeypatch.setattr(runtime_context, "_current", runtime)
     first = program_cache.parsed_program(definition)
     second = program_cache.parsed_program(definition)
-    assert isinstance(runtime.state(program_cache.ParsedPrograms).programs[definition], bytes), (
+    assert isinstance(runtime.memo(program_cache.ParsedPrograms).programs[definition], bytes), (
         "moto's parsed program no longer pickles; program_cache falls back to copy.deepcopy (5x slower)"
     )
     assert first is not second
     assert first.states.states.keys() == second.states.states.keys()
     assert first.states.states["Train"] is not second.states.states["Train"]
+    runtime.reset()
+    assert definition in runtime.memo(program_cache.ParsedPrograms).programs, "a reset made the next run parse again"
+
+
+def test_moto_validates_a_definition_by_parsing_it_and_the_cache_refuses_what_moto_refuses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CreateStateMachine validates with one more parse (the gap program_cache closes for validation too): moto's
+    _validate_definition parses with the parser program_cache uses, and the cached validation keeps the parse
+    for the first execution, while a definition the parser refuses gets moto's own InvalidDefinition."""
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    moto_validate = original_attribute(StepFunctionsParserBackend, "_validate_definition")
+    assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(moto_validate), (
+        "moto no longer validates a definition by parsing it; re-check program_cache's _validate_definition"
+    )
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    definition = (PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8")
+
+    program_cache._validate_definition(definition=definition)
+
+    assert definition in runtime.memo(program_cache.ParsedPrograms).programs
+    broken = '{"StartAt": "Nowhere", "States": {"Somewhere": {"Type": "Pass", "End": true'
+    with pytest.raises(InvalidDefinition) as cached_refusal:
+        program_cache._validate_definition(definition=broken)
+    with pytest.raises(InvalidDefinition) as moto_refusal:
+        moto_validate(definition=broken)
+    assert str(cached_refusal.value) == str(moto_refusal.value)
 
 
 # ----------------------------------------------------------------------------------------------- dynamodb_atomic
