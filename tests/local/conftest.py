@@ -177,16 +177,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         raise pytest.UsageError("tests that start the emulator must be marked e2e: " + ", ".join(unmarked))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the fault matrix (tests/local/test_fault_matrix.py) when it ran."""
-    from tests.local import fault_matrix_report
-
-    table = fault_matrix_report.render()
-    if table:
-        terminalreporter.write_sep("=", "fault matrix")
-        terminalreporter.write_line(table)
-
-
 AUDIT_RECORD_SCHEMA = json.loads((PROJECT_ROOT / "docs" / "audit-record.schema.json").read_text(encoding="utf-8"))
 
 
