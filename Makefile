@@ -67,10 +67,11 @@ build: venv ## sam build (cached, parallel)
 
 # ---------------------------------------------------------------- checks
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, and shellcheck on the local build's shell scripts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/shellcheck sagepipe/local/codebuild/*.sh sagepipe/local/codebuild/stubs/*.sh
 
 .PHONY: translate
 translate: venv ## Translate the SAM template (ASL inlined) into $(BUILD_DIR)/

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -18,6 +20,8 @@ from sagepipe import __version__
 
 if TYPE_CHECKING:
     from sagepipe.local.runner import LocalPipeline, Progress, RunResult
+    from sagepipe.runs.queries import RunsTable
+    from sagepipe.runs.stack import Stack
 
 EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_USAGE = 2
@@ -38,12 +42,15 @@ RECORD_FIELDS = (
     ("metrics", "metrics"),
     ("model", "artifact_uri"),
     ("model sha256", "artifact_sha256"),
+    ("model content", "model_content_sha256"),
     ("timings", "timings"),
     ("failed stage", "failed_stage"),
     ("error", "error"),
     ("reason", "failure_reason"),
     ("skipped because", "skip_reason"),
     ("duplicate of", "duplicate_of"),
+    ("rerun of", "rerun_of"),
+    ("ledger", "ledger_uri"),
 )
 
 
@@ -367,6 +374,350 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
         problems = len(report.problems)
         click.echo(f"{problems} problem{'' if problems == 1 else 's'}" if problems else "no problems")
     sys.exit(EXIT_DOCTOR_PROBLEM if report.problems else 0)
+
+
+# ------------------------------------------------------------------------------------------ the audit trail
+EXIT_MODEL_DIFFERS = 3
+EXIT_NOT_VERIFIED = 4
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+
+
+@main.group()
+def runs() -> None:
+    """Read the audit trail of a deployed (or local) stack: list, show, diff, lineage, rerun, verify.
+
+    Every command finds the stack by name (--stack, else stack_name in ./samconfig.toml), uses boto3's usual
+    configuration (AWS_PROFILE, AWS_REGION, and AWS_ENDPOINT_URL for a local stack), and has --json.
+    """
+
+
+_STACK = click.option(
+    "--stack",
+    "stack_name",
+    envvar="SAGEPIPE_STACK",
+    metavar="NAME",
+    help="The stack's name (default: $SAGEPIPE_STACK, else stack_name in ./samconfig.toml).",
+)
+_RUNS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _audit_command[**P, R](command: Callable[P, R]) -> Callable[P, R]:
+    """Bad input and an environment that cannot answer end as one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            NoRegionError,
+            PartialCredentialsError,
+        )
+
+        from sagepipe.runs.errors import RunsError
+
+        try:
+            return command(*args, **kwargs)
+        except RunsError as error:
+            _fail(str(error))
+        except (NoCredentialsError, PartialCredentialsError):
+            _fail("no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID (and AWS_ENDPOINT_URL for a local stack)")
+        except NoRegionError:
+            _fail("no AWS region: set AWS_REGION (or a region in your AWS profile)")
+        except EndpointConnectionError as error:
+            _fail(f"cannot reach {error.kwargs.get('endpoint_url', 'AWS')}: is the endpoint right and running?")
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            _fail(f"{error.operation_name}: {details.get('Code', 'error')}: {details.get('Message', '')}".rstrip(": "))
+        except BotoCoreError as error:
+            _fail(str(error))
+
+    return run
+
+
+@dataclass
+class _AuditTrail:
+    """The stack, its runs table, and clients made from one boto3 session."""
+
+    session: Any
+    stack: Stack
+    table: RunsTable
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+
+def _audit_trail(stack_name: str | None) -> _AuditTrail:
+    import boto3
+
+    from sagepipe.runs.errors import RunsError
+    from sagepipe.runs.queries import RunsTable
+    from sagepipe.runs.stack import default_stack_name, describe_stack
+
+    name = stack_name or default_stack_name()
+    if not name:
+        raise RunsError("which stack? pass --stack NAME (there is no samconfig.toml with a stack_name here)")
+    # A session per command: credentials and endpoint are read from the environment each time.
+    session = boto3.session.Session()
+    stack = describe_stack(session.client("cloudformation"), name)
+    return _AuditTrail(session, stack, RunsTable(session.client("dynamodb"), stack.runs_table))
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _page_json(page: Any) -> dict[str, Any]:
+    from sagepipe.runs.records import plain
+
+    return {"index": page.index, "runs": [plain(record) for record in page.records], "next": page.next_token}
+
+
+def _repository(path: Path | None) -> Path | None:
+    from sagepipe.runs.diff import repository_at
+
+    return repository_at(path)
+
+
+@runs.command("list")
+@click.option("--status", type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Only runs that ended so.")
+@click.option("--commit", help="Only runs of this commit (a full SHA, or an abbreviation git can expand here).")
+@click.option("--since", help="Only runs started since: a date (2026-11-01), a time, or an age (7d, 12h, 30m).")
+@click.option("--limit", type=int, default=20, show_default=True, help="Runs per page (1-1000).")
+@click.option("--next", "next_token", metavar="TOKEN", help="The next page: the token the previous page printed.")
+@click.option("--metric", default="validation:accuracy", show_default=True, help="The metric column.")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_list(  # noqa: PLR0917 - click passes the options by name
+    status: str | None,
+    commit: str | None,
+    since: str | None,
+    limit: int,
+    next_token: str | None,
+    metric: str,
+    stack_name: str | None,
+    as_json: bool,
+) -> None:
+    """Runs, newest first: one Query on the index the filters need, a page at a time."""
+    from sagepipe.runs import render
+    from sagepipe.runs.queries import parse_since, resolve_commit
+
+    trail = _audit_trail(stack_name)
+    page = trail.table.list(
+        status=status.upper() if status else None,
+        commit=resolve_commit(commit, _repository(None)) if commit else None,
+        since=parse_since(since) if since else None,
+        limit=limit,
+        token=next_token,
+    )
+    if as_json:
+        _echo_json(_page_json(page))
+        return
+    click.echo(render.runs_table(page.records, metric))
+    if page.next_token:
+        click.echo(f"\nmore: add --next {page.next_token}")
+
+
+@runs.command("show")
+@click.argument("run")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_show(run: str, stack_name: str | None, as_json: bool) -> None:
+    """One run's whole record: trigger, code, data, image, training, result, ledger, with console links."""
+    from sagepipe.runs import render
+    from sagepipe.runs.records import lacks, links, plain
+
+    record = _audit_trail(stack_name).table.get(run)
+    if as_json:
+        _echo_json({"record": plain(record), "links": links(record), "lacks": lacks(record)})
+        return
+    click.echo(render.show(record))
+
+
+@runs.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The training code's git repository (default: the one here), to list the files that changed.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show the fields that are the same too.")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_diff(  # noqa: PLR0917 - click passes the options by name
+    run_a: str, run_b: str, repo: Path | None, show_all: bool, stack_name: str | None, as_json: bool
+) -> None:
+    """Two runs side by side: commit (and its changed files), data, hyperparameters, instances, image, metrics
+    with deltas, model."""
+    from sagepipe.runs import render
+    from sagepipe.runs.diff import diff_runs
+
+    trail = _audit_trail(stack_name)
+    result = diff_runs(trail.table.get(run_a), trail.table.get(run_b), _repository(repo))
+    if as_json:
+        _echo_json(result.as_json())
+        return
+    click.echo(render.diff(result, show_all))
+
+
+@runs.command("lineage")
+@click.option("--model-sha256", "model_sha256", metavar="SHA256", help="A model's content digest.")
+@click.option(
+    "--model-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A model.tar.gz: its content digest is computed here.",
+)
+@click.option("--commit", help="A commit (a full SHA, or an abbreviation git can expand here).")
+@click.option("--data", "data_uri", metavar="S3_URI", help="A data version: s3://bucket/key?versionId=...")
+@click.option("--limit", type=int, default=100, show_default=True, help="Runs per page (1-1000).")
+@click.option("--next", "next_token", metavar="TOKEN", help="The next page: the token the previous page printed.")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_lineage(  # noqa: PLR0917 - click passes the options by name
+    model_sha256: str | None,
+    model_file: Path | None,
+    commit: str | None,
+    data_uri: str | None,
+    limit: int,
+    next_token: str | None,
+    stack_name: str | None,
+    as_json: bool,
+) -> None:
+    """Every run that produced a model, or used a commit, or a data version: one Query each."""
+    from sagepipe.runs import render
+    from sagepipe.runs.errors import RunsError
+    from sagepipe.runs.queries import data_ref_of, model_digest_of, resolve_commit
+
+    given = [value for value in (model_sha256, model_file, commit, data_uri) if value is not None]
+    if len(given) != 1:
+        raise RunsError("give exactly one of --model-sha256, --model-file, --commit and --data")
+    digest = model_digest_of(model_sha256) if model_sha256 else _content_digest(model_file) if model_file else None
+    key = {
+        "model_content_sha256": digest,
+        "commit_id": resolve_commit(commit, _repository(None)) if commit else None,
+        "data_ref": data_ref_of(data_uri) if data_uri else None,
+    }
+    trail = _audit_trail(stack_name)
+    page = trail.table.lineage(
+        model_content_sha256=key["model_content_sha256"],
+        commit=key["commit_id"],
+        data_ref=key["data_ref"],
+        limit=limit,
+        token=next_token,
+    )
+    looked_up = {name: value for name, value in key.items() if value is not None}
+    if as_json:
+        _echo_json({"key": looked_up} | _page_json(page))
+        return
+    ((name, value),) = looked_up.items()
+    commits = {record.get("commit_id") for record in page.records if record.get("commit_id")}
+    data = {record.get("data_ref") for record in page.records if record.get("data_ref")}
+    models = {record.get("model_content_sha256") for record in page.records if record.get("model_content_sha256")}
+    click.echo(f"{name} = {value}")
+    click.echo(
+        f"{len(page.records)} run(s); {len(commits)} commit(s), {len(data)} data version(s), {len(models)} model(s)"
+    )
+    click.echo()
+    click.echo(render.runs_table(page.records))
+    if page.next_token:
+        click.echo(f"\nmore: add --next {page.next_token}")
+
+
+def _content_digest(path: Path) -> str:
+    from sagepipe.runs.audit_digests import ContentDigestError, digest_archive
+    from sagepipe.runs.errors import RunsError
+
+    try:
+        with path.open("rb") as archive:
+            return digest_archive(archive).content_sha256
+    except (ContentDigestError, OSError, EOFError, ValueError) as error:
+        raise RunsError(f"{path} is not a model archive: {error}") from None
+
+
+@runs.command("rerun")
+@click.argument("run")
+@click.option("--reason", help="Why, for the audit record (default: 're-run of RUN').")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the re-run to end.")
+@click.option("--timeout", type=float, help="Seconds to wait (default: the run's max runtime plus an hour).")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_rerun(  # noqa: PLR0917 - click passes the options by name
+    run: str, reason: str | None, wait: bool, timeout: float | None, stack_name: str | None, as_json: bool
+) -> None:
+    """Train RUN's commit on its data version with its hyperparameters and instances again, recorded as a re-run
+    of RUN; then say whether the model is identical (exit 3 when it is not, 1 when the re-run did not succeed)."""
+    from sagepipe.runs.records import plain
+    from sagepipe.runs.rerun import compare_models, request_rerun, wait_for_rerun
+
+    trail = _audit_trail(stack_name)
+    original = trail.table.get(run)
+    request = request_rerun(
+        trail.client("events"), trail.client("sts"), trail.client("s3"), original, trail.stack, reason=reason
+    )
+    if not as_json:
+        click.echo(f"re-run of {request.original} requested: event {request.event_id}, request {request.request_id}")
+        for note in request.notes:
+            click.echo(f"note: {note}", err=True)
+    if not wait:
+        if as_json:
+            _echo_json({"request": request.as_json(), "rerun": None, "comparison": None})
+        return
+    limit = timeout if timeout is not None else float(original.get("max_runtime_seconds") or 3600) + 3600
+    if not as_json:
+        click.echo(f"waiting up to {limit:.0f} s for it to end…", err=True)
+    record = wait_for_rerun(trail.table, request, timeout=limit, sfn=trail.client("stepfunctions"))
+    if record is None:
+        if as_json:
+            _echo_json({"request": request.as_json(), "rerun": None, "comparison": None})
+        click.echo(
+            f"error: no final record of the re-run within {limit:.0f} s; "
+            f"look for it with: sagepipe runs list --commit {request.commit}",
+            err=True,
+        )
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+    comparison = compare_models(original, record)
+    if as_json:
+        _echo_json({"request": request.as_json(), "rerun": plain(record), "comparison": comparison.as_json()})
+    else:
+        click.echo(f"run {record['run_id']} {record['status']}")
+        click.echo(comparison.detail)
+    if record.get("status") != "SUCCEEDED":
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+    if comparison.identical is False:
+        sys.exit(EXIT_MODEL_DIFFERS)
+
+
+@runs.command("verify")
+@click.argument("run")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def runs_verify(run: str, stack_name: str | None, as_json: bool) -> None:
+    """Recompute the stored model's digests and check the record against its Object Lock ledger entry; exit 4
+    on any mismatch, or when something cannot be checked, listing each."""
+    from sagepipe.runs import render
+    from sagepipe.runs.verify import verify
+
+    trail = _audit_trail(stack_name)
+    result = verify(trail.table.get(run), trail.client("s3"), trail.stack)
+    if as_json:
+        _echo_json(result.as_json())
+    else:
+        click.echo(render.verification(result))
+    if not result.verified:
+        sys.exit(EXIT_NOT_VERIFIED)
 
 
 # ------------------------------------------------------------------------------------------ developer tooling

@@ -2,7 +2,8 @@
 
 `sagepipe run` puts one `sagepipe.manual` / `Manual Run Requested` event on the default EventBridge bus; the
 stack's ManualRunRequested rule starts the pipeline, and the run is claimed, recorded and notified like any
-other. The event's shape is functions/common/events.py's ManualRunDetail (tests/unit checks they agree).
+other. `sagepipe runs rerun` puts the same event with a `rerunOf`, a request id and the original run's training
+configuration. The event's shape is functions/common/events.py's ManualRunDetail (tests/unit checks they agree).
 """
 
 from __future__ import annotations
@@ -51,7 +52,35 @@ def parse_data_uri(uri: str) -> DataVersion:
     return DataVersion(parsed.netloc, unquote(parsed.path.lstrip("/")), versions[0])
 
 
-def manual_run_entry(commit: str, data: DataVersion, requested_by: str, reason: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Rerun:
+    """What makes a manual run a re-run: the original, this request's id, and the original's training."""
+
+    of: str
+    request_id: str
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    hyperparameters: dict[str, str]
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "rerunOf": self.of,
+            "rerunRequestId": self.request_id,
+            "training": {
+                "instanceType": self.instance_type,
+                "instanceCount": self.instance_count,
+                "volumeSizeGb": self.volume_size_gb,
+                "maxRuntimeSeconds": self.max_runtime_seconds,
+                "hyperparameters": self.hyperparameters,
+            },
+        }
+
+
+def manual_run_entry(
+    commit: str, data: DataVersion, requested_by: str, reason: str | None, rerun: Rerun | None = None
+) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "commit": commit,
         "data": {"bucket": data.bucket, "key": data.key, "versionId": data.version_id},
@@ -59,7 +88,19 @@ def manual_run_entry(commit: str, data: DataVersion, requested_by: str, reason: 
     }
     if reason:
         detail["reason"] = reason
+    if rerun is not None:
+        detail |= rerun.detail()
     return {"Source": MANUAL_SOURCE, "DetailType": MANUAL_RUN_REQUESTED, "Detail": json.dumps(detail)}
+
+
+def put_entry(events: Any, entry: dict[str, Any]) -> str:
+    """Put one event on the default bus. Returns its EventBridge event id."""
+    response = events.put_events(Entries=[entry])["Entries"][0]
+    if "EventId" not in response:
+        raise ManualRunError(
+            f"EventBridge refused the event: {response.get('ErrorCode')}: {response.get('ErrorMessage')}"
+        )
+    return str(response["EventId"])
 
 
 def who_am_i(sts: Any) -> str:
@@ -92,9 +133,4 @@ def request_manual_run(events: Any, sts: Any, s3: Any, *, commit: str, data_uri:
     data = parse_data_uri(data_uri)
     entry = manual_run_entry(parse_commit(commit), data, who_am_i(sts), reason)
     check_data_version(s3, data)
-    response = events.put_events(Entries=[entry])["Entries"][0]
-    if "EventId" not in response:
-        raise ManualRunError(
-            f"EventBridge refused the event: {response.get('ErrorCode')}: {response.get('ErrorMessage')}"
-        )
-    return str(response["EventId"])
+    return put_entry(events, entry)

@@ -68,6 +68,7 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     "NormaliseTriggerReservedConcurrency": "50",
     "DigestArtifactReservedConcurrency": "10",
     "StageDatasetReservedConcurrency": "10",
+    "SealRecordReservedConcurrency": "10",
     "GitHubWebhookReservedConcurrency": "10",
 }
 
@@ -251,3 +252,27 @@ def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, st
         if resolved is not NO_VALUE and resolved != "":
             reserved[logical_id] = int(str(resolved))
     return reserved
+
+
+def runs_table_request(
+    table_name: str, overrides: Mapping[str, str] | None = None, template: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A DynamoDB CreateTable request for template.yaml's RunsTable (keys, attributes, indexes), as
+    CloudFormation would create it with these parameters: tests and bench/runs_queries.py build the very
+    table the stack deploys."""
+    from sagepipe.cloudformation import Resolver
+
+    template = template or load_template()
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    resolver = Resolver(template, parameter_values(template, overrides), pseudo | {"AWS::StackName": "sagepipe"})
+    properties = template["Resources"]["RunsTable"]["Properties"]
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "BillingMode": properties["BillingMode"],
+        "KeySchema": resolver.resolve(properties["KeySchema"]),
+        "AttributeDefinitions": resolver.resolve(properties["AttributeDefinitions"]),
+    }
+    indexes = resolver.resolve(properties.get("GlobalSecondaryIndexes", []))
+    if indexes:
+        request["GlobalSecondaryIndexes"] = indexes
+    return request

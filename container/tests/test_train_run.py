@@ -260,3 +260,39 @@ def test_script_fails_as_a_program_on_a_broken_dataset(sm_layout, write_csv, tmp
     reason = sm_layout.failure_file.read_text(encoding="utf-8").splitlines()[0]
     assert reason == "ValueError: the train channel has no 'target' column (columns: a, b)"
     assert not sm_layout.model_file.exists()
+
+
+def model_files(model_dir: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(model_dir).as_posix(): path.read_bytes() for path in model_dir.rglob("*") if path.is_file()
+    }
+
+
+def test_two_trainings_in_fresh_processes_write_byte_identical_model_files(train_channel, tmp_path) -> None:
+    """Scenario: a run is re-run (`sagepipe runs rerun`) on the same commit, data version and hyperparameters.
+
+    The pipeline compares the two models by their content digest: the sha256 of every file in the model
+    directory, by path (docs/audit-record.md). So every file must be the same bytes, also across processes
+    whose string hashing and thread count differ.
+    """
+    outputs = []
+    for attempt, (hash_seed, threads) in enumerate((("1", "1"), ("2", "2"))):
+        # Given a fresh process with its own hash seed and thread count, and its own model directory
+        model_dir = tmp_path / f"model-{attempt}"
+        environment = dict(os.environ, SM_MODEL_DIR=str(model_dir), PYTHONHASHSEED=hash_seed, OMP_NUM_THREADS=threads)
+        # When the script trains
+        result = subprocess.run(
+            [sys.executable, str(TRAIN_SCRIPT), *FAST],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(model_files(model_dir))
+
+    # Then both model directories hold the same files, byte for byte
+    assert list(outputs[0]) == [train.MODEL_FILENAME]
+    assert outputs[0] == outputs[1]

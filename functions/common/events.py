@@ -1,14 +1,15 @@
 """The custom events sagepipe puts on EventBridge, shared by the functions that emit and read them.
 
 `sagepipe.github` / `GitHub Push` is emitted by functions/github_webhook for a verified push to the configured
-branch; `sagepipe.manual` / `Manual Run Requested` by `sagepipe run`. The EventBridge rules in template.yaml
+branch; `sagepipe.manual` / `Manual Run Requested` by `sagepipe run` and `sagepipe runs rerun` (a re-run carries
+`rerunOf`, its request id and the original run's training configuration). The EventBridge rules in template.yaml
 match on these fields, and functions/normalise_trigger reads them.
 """
 
 from typing import Annotated
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 CommitId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 """A full git commit SHA-1. Abbreviated ids are refused: the image tag and the claim key use the full id."""
@@ -61,11 +62,38 @@ class S3ObjectVersion(LenientModel):
     version_id: str = Field(alias="versionId", min_length=1)
 
 
+class TrainingOverride(LenientModel):
+    """A re-run's training configuration: the original run's, not the stack's current settings.
+
+    The bounds are the stack's own (template.yaml parameters, normalise_trigger Settings).
+    """
+
+    instance_type: str = Field(alias="instanceType", pattern=r"^ml\.[a-z0-9]+(-[a-z0-9]+)?\.[a-z0-9]+$")
+    instance_count: int = Field(alias="instanceCount", ge=1, le=1)
+    volume_size_gb: int = Field(alias="volumeSizeGb", ge=1, le=16384)
+    max_runtime_seconds: int = Field(alias="maxRuntimeSeconds", ge=1, le=28 * 24 * 3600)
+    hyperparameters: dict[str, str]
+
+
+RerunRequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{8,64}$")]
+"""Names one re-run request: part of its claim key, so a redelivered request is still one run."""
+
+
 class ManualRunDetail(LenientModel):
     commit: CommitId
     data: S3ObjectVersion
     requested_by: str = Field(alias="requestedBy", min_length=1)
     reason: str | None = None
+    rerun_of: str | None = Field(default=None, alias="rerunOf", min_length=1, max_length=80)
+    rerun_request_id: RerunRequestId | None = Field(default=None, alias="rerunRequestId")
+    training: TrainingOverride | None = None
+
+    @model_validator(mode="after")
+    def _a_rerun_names_its_request_and_configuration(self) -> "ManualRunDetail":
+        rerun_fields = (self.rerun_of, self.rerun_request_id, self.training)
+        if any(field is not None for field in rerun_fields) and not all(field is not None for field in rerun_fields):
+            raise ValueError("a re-run carries rerunOf, rerunRequestId and training together")
+        return self
 
 
 class ManualRunEvent(EventBridgeModel):

@@ -1,4 +1,4 @@
-"""Lambda handler: the sha256 and size of a finished training job's model.tar.gz."""
+"""Lambda handler: the sha256, size and content digest of a finished training job's model.tar.gz."""
 
 from functools import cache
 from typing import Any
@@ -38,6 +38,9 @@ def s3_client() -> Any:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DigestRequest.model_validate(event)
     digest = digest_s3_object(s3_client(), request.artifact_uri, settings().artifacts_bucket_name)
-    logger.info("artifact digested", extra={"sha256": digest.sha256, "size_bytes": digest.size_bytes})
+    logger.info(
+        "artifact digested",
+        extra={"sha256": digest.sha256, "content_sha256": digest.content_sha256, "size_bytes": digest.size_bytes},
+    )
     metrics.add_metric(name="ArtifactBytes", unit=MetricUnit.Bytes, value=digest.size_bytes)
     return digest.as_payload()

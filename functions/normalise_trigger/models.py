@@ -25,6 +25,7 @@ from common.events import (
     ManualRunDetail,
     ManualRunEvent,
     S3ObjectVersion,
+    TrainingOverride,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ManualRunDetail",
     "ManualRunEvent",
     "S3ObjectVersion",
+    "TrainingOverride",
 ]
 
 # ----------------------------------------------------------------------------- event sources and types

@@ -35,12 +35,14 @@ from normalise_trigger.models import (
     S3ObjectCreatedEvent,
     Settings,
     TrainingConfig,
+    TrainingOverride,
     Trigger,
     TriggerKind,
 )
 
-RECORD_SCHEMA_VERSION = 1
-"""Version of the audit record layout (docs/audit-record.md). Bump it with every incompatible change."""
+RECORD_SCHEMA_VERSION = 2
+"""Version of the audit record layout (docs/audit-record.md). Bump it with every incompatible change.
+RecordFailure in statemachine/pipeline.asl.json writes the same number into records it creates."""
 
 _ONE_KIB = 1024
 
@@ -50,12 +52,22 @@ class IgnoredTrigger(Exception):
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """A re-run of an earlier run: which, the request (part of the claim key), and the original's training."""
+
+    of: str
+    request_id: str
+    training: TrainingOverride
+
+
+@dataclass(frozen=True)
 class RunInput:
     """A trigger that should run: one half (commit or data) or, for manual runs, both."""
 
     trigger: Trigger
     commit: CommitRef | None = None
     data: DataVersion | None = None
+    rerun: Rerun | None = None
 
 
 @dataclass(frozen=True)
@@ -195,10 +207,14 @@ def _manual_run(event: dict[str, Any], settings: Settings) -> RunInput:
     detail = parsed.detail
     if detail.data.bucket != settings.data_bucket_name:
         raise IgnoredTrigger(f"data is in bucket {detail.data.bucket!r}, not the data bucket")
+    rerun = None
+    if detail.rerun_of is not None and detail.rerun_request_id is not None and detail.training is not None:
+        rerun = Rerun(of=detail.rerun_of, request_id=detail.rerun_request_id, training=detail.training)
     return RunInput(
         trigger=_trigger(parsed, "manual", actor=detail.requested_by, reason=detail.reason),
         commit=CommitRef(id=detail.commit, repository=settings.code_repository, branch=settings.code_branch),
         data=DataVersion(bucket=detail.data.bucket, key=detail.data.key, version_id=detail.data.version_id),
+        rerun=rerun,
     )
 
 
@@ -258,16 +274,24 @@ def _waiting_reasons(settings: Settings) -> dict[str, str]:
     }
 
 
+def training_config(run: RunInput, settings: Settings) -> TrainingConfig:
+    """The stack's training settings, or for a re-run the original run's; whether the volume takes the pipeline
+    key is decided for the instance type actually used."""
+    chosen = run.rerun.training if run.rerun is not None else None
+    instance_type = chosen.instance_type if chosen else settings.training_instance_type
+    return TrainingConfig(
+        instance_type=instance_type,
+        instance_count=chosen.instance_count if chosen else settings.training_instance_count,
+        volume_size_gb=chosen.volume_size_gb if chosen else settings.training_volume_size_gb,
+        max_runtime_seconds=chosen.max_runtime_seconds if chosen else settings.training_max_runtime_seconds,
+        hyperparameters=chosen.hyperparameters if chosen else settings.training_hyperparameters,
+        volume_encrypted_with_pipeline_key=not has_local_storage(instance_type),
+    )
+
+
 def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) -> dict[str, Any]:
     """The run input: plain values for the workflow's decisions, and typed attributes for the audit record."""
-    training = TrainingConfig(
-        instance_type=settings.training_instance_type,
-        instance_count=settings.training_instance_count,
-        volume_size_gb=settings.training_volume_size_gb,
-        max_runtime_seconds=settings.training_max_runtime_seconds,
-        hyperparameters=settings.training_hyperparameters,
-        volume_encrypted_with_pipeline_key=not has_local_storage(settings.training_instance_type),
-    )
+    training = training_config(run, settings)
     base = to_attributes(
         {
             "pk": f"RUN#{request.run_id}",
@@ -285,8 +309,12 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
             "trigger_source_ip": run.trigger.source_ip,
             "trigger_reason": run.trigger.reason,
             "instance_type": training.instance_type,
+            "instance_count": training.instance_count,
+            "volume_size_gb": training.volume_size_gb,
             "max_runtime_seconds": training.max_runtime_seconds,
             "hyperparameters": training.hyperparameters,
+            "rerun_of": run.rerun.of if run.rerun else None,
+            "rerun_request_id": run.rerun.request_id if run.rerun else None,
         }
     )
     payload: dict[str, Any] = {
@@ -298,6 +326,10 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
         "waiting": _waiting_reasons(settings),
         "record": {"base": base},
     }
+    if run.rerun is not None:
+        # The claim key gets the request id: a re-run is not a duplicate of its original, and a redelivered
+        # re-run request is a duplicate of the re-run.
+        payload["rerun"] = {"of": run.rerun.of, "requestId": run.rerun.request_id}
     if run.commit is not None:
         payload["record"]["commit"] = _commit_attributes(run.commit)
     if run.data is not None:

@@ -1,10 +1,11 @@
 """Training images, locally: the build context of a commit, registered in the emulator's ECR.
 
-There is no Docker engine, so a local "image" is the build context as the build checked it out, kept on
-disk, plus what the Dockerfile (read with dockerfile-parse) says SageMaker would run: the files it copies into
-/opt/ml/code and the SAGEMAKER_PROGRAM it sets (the sagemaker-training toolkit convention). Its digest is a
-content digest of the build context, so the same code gives the same digest, and the image registered in ECR
-under the commit's tag carries it.
+There is no Docker engine, so a local "image" is the build context as the build's `docker build` saw it, kept
+on disk, plus what the Dockerfile (read with dockerfile-parse) says SageMaker would run: the files it copies into
+/opt/ml/code, and the built stage's ENV, SAGEMAKER_PROGRAM among it (the sagemaker-training toolkit
+convention). The build's `docker push` (sagepipe.local.codebuild.stubs) registers in ECR a manifest whose one
+layer is a content digest of the context, so the same code gives the same ECR digest, and keeps the image here
+under that digest.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shlex
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,6 +40,8 @@ class LocalImage:
     context_digest: str
     program: str
     root: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    """The built stage's ENV, as `docker run` starts the container with it (SAGEMAKER_PROGRAM included)."""
 
     @property
     def code_dir(self) -> Path:
@@ -58,9 +63,23 @@ def context_digest(context_dir: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _parser(dockerfile: str) -> DockerfileParser:
+def _parser(dockerfile: str, build_args: Mapping[str, str] | None = None) -> DockerfileParser:
     """dockerfile-parse over the text, in memory (its default would read and write ./Dockerfile)."""
-    return DockerfileParser(fileobj=io.BytesIO(dockerfile.encode("utf-8")), env_replace=True)
+    return DockerfileParser(
+        fileobj=io.BytesIO(dockerfile.encode("utf-8")), env_replace=True, build_args=dict(build_args or {})
+    )
+
+
+def _up_to_stage(dockerfile: str, target: str) -> str:
+    """The Dockerfile up to the end of stage `target` (`docker build --target`): that stage is the image."""
+    lines = dockerfile.splitlines(keepends=True)
+    stages = [item for item in _parser(dockerfile).structure if str(item["instruction"]).upper() == "FROM"]
+    for number, stage in enumerate(stages):
+        words = str(stage["value"]).split()
+        if len(words) >= 3 and words[-2].upper() == "AS" and words[-1].lower() == target.lower():
+            end = int(stages[number + 1]["startline"]) if number + 1 < len(stages) else len(lines)
+            return "".join(lines[:end])
+    raise ImageError(f'target stage "{target}" could not be found')
 
 
 def _words(arguments: str) -> list[str]:
@@ -77,14 +96,27 @@ def _words(arguments: str) -> list[str]:
         raise ImageError(f"cannot read the Dockerfile arguments {arguments!r}: {error}") from error
 
 
-def read_dockerfile(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """SAGEMAKER_PROGRAM and the (source, destination) pairs copied from the context into /opt/ml/code.
+def image_environment(
+    text: str, *, build_args: Mapping[str, str] | None = None, target: str | None = None
+) -> dict[str, str]:
+    """The ENV of the image a Dockerfile builds (`--build-arg`, `--target` applied): its last built stage's, every
+    form and quoting applied."""
+    parser = _parser(text if target is None else _up_to_stage(text, target), build_args)
+    return {str(name): str(value) for name, value in parser.envs.items()}
+
+
+def read_dockerfile(
+    text: str, *, build_args: Mapping[str, str] | None = None, target: str | None = None
+) -> tuple[str, list[tuple[str, str]]]:
+    """SAGEMAKER_PROGRAM and the (source, destination) pairs copied from the context into /opt/ml/code, of the
+    image `docker build --build-arg ... --target ...` would build.
 
     Destinations are absolute (a relative one is resolved against WORKDIR) and keep their trailing slash, which
     decides whether a single source is copied into a directory or as that name.
     """
-    parser = _parser(text)
-    # The image SageMaker runs is the final stage: its ENV (dockerfile-parse applies every form and quoting).
+    parser = _parser(text if target is None else _up_to_stage(text, target), build_args)
+    # The image SageMaker runs is the final stage (or --target's): its ENV (dockerfile-parse applies every form and
+    # quoting, and the build arguments).
     program = parser.envs.get("SAGEMAKER_PROGRAM")
     workdir = PurePosixPath("/")
     copies: list[tuple[str, str]] = []
@@ -100,10 +132,10 @@ def read_dockerfile(text: str) -> tuple[str, list[tuple[str, str]]]:
                 continue  # from another build stage, not from the context
             *sources, destination = [word for word in words if not word.startswith("--")]
             absolute = destination if destination.startswith("/") else f"{workdir}/{destination}"
-            target = PurePosixPath(absolute)
-            if target == CODE_DIR or CODE_DIR in target.parents:
+            copied_to = PurePosixPath(absolute)
+            if copied_to == CODE_DIR or CODE_DIR in copied_to.parents:
                 slash = "/" if destination.endswith("/") or destination in {".", "./"} else ""
-                copies += [(source, str(target) + slash) for source in sources]
+                copies += [(source, str(copied_to) + slash) for source in sources]
     if not program:
         raise ImageError("the Dockerfile does not set SAGEMAKER_PROGRAM, so there is no training program to run")
     if not copies:
@@ -123,30 +155,65 @@ class ImageStore:
         """The store of the local runtime whose state directory this is."""
         return cls(state_dir / "images")
 
-    def prepare(self, context_dir: Path) -> tuple[str, str, list[tuple[str, str]]]:
-        """Check the context and return (context digest, program, copies) before anything is registered."""
-        dockerfile = context_dir / "Dockerfile"
-        if not dockerfile.is_file():
-            raise ImageError(f"no Dockerfile in the build context {context_dir}")
-        program, copies = read_dockerfile(dockerfile.read_text(encoding="utf-8"))
+    def prepare(
+        self,
+        context_dir: Path,
+        *,
+        dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
+    ) -> tuple[str, str, list[tuple[str, str]]]:
+        """Check the context and return (context digest, program, copies) before anything is registered.
+
+        `dockerfile` is the Dockerfile's text (`docker build -f`); by default, the context's Dockerfile.
+        """
+        if dockerfile is None:
+            path = context_dir / "Dockerfile"
+            if not path.is_file():
+                raise ImageError(f"no Dockerfile in the build context {context_dir}")
+            dockerfile = path.read_text(encoding="utf-8")
+        program, copies = read_dockerfile(dockerfile, build_args=build_args, target=target)
         return context_digest(context_dir), program, copies
 
-    def save(self, context_dir: Path, *, digest: str, repository_uri: str, tag: str, commit: str) -> LocalImage:
-        """Keep the image registered in ECR under `digest`: its context and its /opt/ml/code tree."""
-        ctx_digest, program, copies = self.prepare(context_dir)
+    def save(
+        self,
+        context_dir: Path,
+        *,
+        digest: str,
+        repository_uri: str,
+        tag: str,
+        commit: str,
+        dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
+    ) -> LocalImage:
+        """Keep the image registered in ECR under `digest`: its context and its /opt/ml/code tree.
+
+        Safe across processes (two builds of one commit may push at once): each writer stages its own copy and
+        renames it into place; the first one there wins, as images are immutable.
+        """
+        ctx_digest, program, copies = self.prepare(
+            context_dir, dockerfile=dockerfile, build_args=build_args, target=target
+        )
         root = self.root / digest.replace(":", "-")
         with self._lock:
             if not (root / "image.json").exists():
-                staging = root.with_name(root.name + ".partial")
+                staging = root.with_name(f"{root.name}.partial-{os.getpid()}-{threading.get_ident()}")
                 shutil.rmtree(staging, ignore_errors=True)
                 shutil.copytree(context_dir, staging / "context", ignore=shutil.ignore_patterns("__pycache__"))
                 for source, destination in copies:
                     self._copy_into_code(context_dir, source, destination, staging / "code")
-                image = LocalImage(digest, repository_uri, tag, commit, ctx_digest, program, root)
+                text = dockerfile or (context_dir / "Dockerfile").read_text(encoding="utf-8")
+                environment = image_environment(text, build_args=build_args, target=target)
+                image = LocalImage(digest, repository_uri, tag, commit, ctx_digest, program, root, environment)
                 record: dict[str, Any] = asdict(image) | {"root": str(root)}
                 (staging / "image.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-                shutil.rmtree(root, ignore_errors=True)
-                staging.rename(root)
+                if root.exists() and not (root / "image.json").exists():
+                    shutil.rmtree(root, ignore_errors=True)  # a copy left half-made by a writer that was killed
+                try:
+                    staging.rename(root)
+                except OSError:
+                    shutil.rmtree(staging, ignore_errors=True)  # another writer got there first
         found = self.find(digest)
         if found is None:
             raise ImageError(f"image {digest} was not saved")
@@ -174,6 +241,8 @@ class ImageStore:
             return None
         record = json.loads(metadata.read_text(encoding="utf-8"))
         record["root"] = Path(record["root"])
+        # An image saved before its ENV was recorded: SAGEMAKER_PROGRAM was all that was kept of it.
+        record.setdefault("environment", {"SAGEMAKER_PROGRAM": record["program"]})
         return LocalImage(**record)
 
 

@@ -43,8 +43,10 @@ def test_moto_lambda_has_no_get_account_settings() -> None:
 
 
 def test_moto_lambda_functions_carry_their_reservation_and_code_size() -> None:
-    """The handler sums reserved_concurrency and code_size over LambdaBackend.list_functions()."""
-    from moto.awslambda.models import lambda_backends
+    """The handler sums reserved_concurrency and code_size over LambdaBackend.list_functions(), of the backend
+    LambdaResponse.backend answers with (moto's get_backend: the simple backend once an emulator in this process
+    has turned Docker off)."""
+    from moto.awslambda.utils import get_backend
 
     with mock_aws():
         iam = boto3.client("iam", region_name=REGION)
@@ -58,7 +60,7 @@ def test_moto_lambda_functions_carry_their_reservation_and_code_size() -> None:
             Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
         )
         client.put_function_concurrency(FunctionName="f", ReservedConcurrentExecutions=7)
-        functions: list[Any] = list(lambda_backends[ACCOUNT][REGION].list_functions())
+        functions: list[Any] = list(get_backend(ACCOUNT, REGION).list_functions())
         (function,) = functions
         assert int(function.reserved_concurrency) == 7, "moto's LambdaFunction.reserved_concurrency changed"
         assert int(function.code_size) > 0, "moto's LambdaFunction.code_size changed"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from common.audit_digests import LEDGER_FIELDS
 from sagepipe.local.runner import LocalPipeline
 from sagepipe.local.stepfunctions import faults
 from sagepipe.local.stepfunctions.faults import Fault
@@ -59,8 +60,9 @@ def test_real_records_of_every_status_follow_the_schema(
     }
     for name, record in records.items():
         assert record is not None, name
-        assert record["schema_version"] == 1
+        assert record["schema_version"] == 2
         assert_valid_record(record)
+        assert all(field in record for field in LEDGER_FIELDS), f"{name} is not sealed"
     assert records["FAILED at Train"]["failed_stage"] == "Train"  # type: ignore[index]
     assert records["FAILED at NormaliseTrigger"]["failed_stage"] == "NormaliseTrigger"  # type: ignore[index]
     assert records["DUPLICATE"]["trigger_reason"] == "the same pair again"  # type: ignore[index]
@@ -71,7 +73,11 @@ REJECTED_CHANGES = {
     "short-commit": (lambda record: record.update(commit_id="abc1234"), "does not match"),
     "unknown-status": (lambda record: record.update(status="DONE"), "is not one of"),
     "undocumented-field": (lambda record: record.update(surprise=1), "Additional properties"),
-    "other-version": (lambda record: record.update(schema_version=2), "1 was expected"),
+    "other-version": (lambda record: record.update(schema_version=3), r"3 is not one of \[1, 2\]"),
+    "half-a-seal": (lambda record: record.pop("ledger_sha256"), "'ledger_sha256' is a dependency of 'ledger_uri'"),
+    "unsealable-digest": (lambda record: record.update(ledger_sha256="not-hex"), "does not match"),
+    "schema-2-fields-in-a-schema-1-record": (lambda record: record.update(schema_version=1), "should not be valid"),
+    "no-content-digest": (lambda record: record.pop("model_content_sha256"), "'model_content_sha256' is a required"),
 }
 
 
@@ -87,3 +93,24 @@ def test_the_schema_rejects_what_a_record_must_not_be(
         change(record)
         with pytest.raises(AssertionError, match=complaint):
             assert_valid_record(record)
+
+
+SCHEMA_2_ONLY = (
+    "instance_count",
+    "volume_size_gb",
+    "image_build_id",
+    "artifact_version_id",
+    "model_content_sha256",
+    *LEDGER_FIELDS,
+)
+
+
+def test_a_record_written_before_schema_2_is_still_valid(
+    pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
+) -> None:
+    """Given a real SUCCEEDED record as schema 1 wrote it (without the fields schema 2 added), then the schema
+    accepts it: records in tables deployed before the change stay valid (docs/audit-record.md, migration notes)."""
+    _, run = run_through_events(pipeline, commit=repository.head, data=training_data)
+    assert run.record is not None
+    old = {name: value for name, value in run.record.items() if name not in SCHEMA_2_ONLY} | {"schema_version": 1}
+    assert_valid_record(old)

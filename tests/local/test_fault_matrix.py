@@ -15,7 +15,9 @@ reaches the state through the real event path, and checks the one outcome the wo
   late writers, which must not change a final record.
 
 For the failure branch's own states (RecordFailure, NotifyFailure), the run first fails at StageTrainingData;
-when one of the two fails, the other still happens and the run still ends Failed.
+when one of the two fails, the other still happens and the run still ends Failed. When SealRecord fails, the
+record stays final as it was and its outcome is still notified, saying the ledger was not written; the
+execution then ends Failed (sagepipe.SealRecordFailed). A hung seal that completes late seals the record.
 
 Retry waits are scaled by 1/1000 (the local clock records the waits the definition asked for); the definition
 is the deployed one. The results are printed as a table at the end of the test session.
@@ -33,6 +35,7 @@ from typing import Any, Literal
 
 import pytest
 
+from common.audit_digests import LEDGER_FIELDS
 from sagepipe import error_names
 from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git
@@ -73,6 +76,7 @@ ROUTE_OF: dict[str, Route] = {
     "DigestArtifact": "data",
     "RecordSuccess": "data",
     "NotifySuccess": "data",
+    "SealRecord": "data",
     "BuildImage": "build",
     "FindClaimOwner": "duplicate",
     "RecordDuplicate": "duplicate",
@@ -449,6 +453,10 @@ def expected(scenario: Scenario) -> Expected:
             # The record cannot be written: it stays RUNNING, and the notification says so.
             return Expected("FAILED", "sagepipe.StageTrainingDataFailed", "RUNNING", None, None, ["FAILED"], attempts)
         return Expected("FAILED", "sagepipe.StageTrainingDataFailed", "FAILED", primary, primary_error, [], attempts)
+    if state == "SealRecord":
+        # The record is final and stays as it is; the outcome is notified (saying the ledger was not written),
+        # then the execution fails.
+        return Expected("FAILED", "sagepipe.SealRecordFailed", record_status, None, None, notifications, attempts)
     if state in {"NotifySuccess", "NotifySkipped"}:
         # The record was already final: it is kept; the failure is notified.
         return Expected("FAILED", f"sagepipe.{state}Failed", record_status, None, None, ["FAILED"], attempts)
@@ -519,17 +527,7 @@ def test_fault(stacks: Stacks, scenario: Scenario, request: pytest.FixtureReques
         assert seen.record["error"] == want.record_error
         assert seen.record["cause"], "a failed record says why"
         assert seen.record["finished_at"]
-    statuses = [item["MessageAttributes"]["status"]["Value"] for item in seen.notifications]
-    assert statuses == want.notifications, [item.get("Subject") for item in seen.notifications]
-    for message in seen.notifications:
-        if message["MessageAttributes"]["status"]["Value"] == "FAILED":
-            assert "FAILED" in message["Subject"]
-            assert result.run_id[:8] in message["Subject"]
-            assert "Execution:" in message["Message"]
-            if scenario.state == "RecordFailure" and scenario.kind != "transient":
-                assert "Record: NOT written" in message["Message"]
-            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
-                assert "Record: kept as it was" in message["Message"]
+    check_notifications(scenario, seen, want)
 
     if scenario.kind == "transient":
         # The definition's backoff was asked for, once per retry (and scaled down locally).
@@ -547,10 +545,41 @@ def test_fault(stacks: Stacks, scenario: Scenario, request: pytest.FixtureReques
             assert seen.record["training_job_name"] == names[1]
 
     if scenario.kind == "timeout":
-        # Late writers: when the hung calls finally go through, a final record does not change.
-        terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
-        if terminal:
-            assert seen.record_after_late_calls == seen.record, "a late call changed a final record"
-        if scenario.state == "RecordFailure":
-            assert seen.record_after_late_calls is not None
-            assert seen.record_after_late_calls["status"] == "FAILED", "the late RecordFailure completes the record"
+        check_late_calls(scenario, seen, want)
+
+
+def check_notifications(scenario: Scenario, seen: Observed, want: Expected) -> None:
+    """The run's notifications: their statuses, and what a failure's, or a failed seal's, says."""
+    statuses = [item["MessageAttributes"]["status"]["Value"] for item in seen.notifications]
+    assert statuses == want.notifications, [item.get("Subject") for item in seen.notifications]
+    for message in seen.notifications:
+        if message["MessageAttributes"]["status"]["Value"] == "FAILED":
+            assert "FAILED" in message["Subject"]
+            assert seen.result.run_id[:8] in message["Subject"]
+            assert "Execution:" in message["Message"]
+            if scenario.state == "RecordFailure" and scenario.kind != "transient":
+                assert "Record: NOT written" in message["Message"]
+            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
+                assert "Record: kept as it was" in message["Message"]
+        if scenario.state == "SealRecord" and scenario.kind != "transient":
+            assert "Ledger: NOT written" in message["Message"]
+            assert message["MessageAttributes"]["ledger"]["Value"] == "not-sealed"
+    if scenario.state == "SealRecord" and scenario.kind != "transient":
+        assert seen.record is not None
+        assert "ledger_sha256" not in seen.record, "a failed seal left a ledger pointer"
+
+
+def check_late_calls(scenario: Scenario, seen: Observed, want: Expected) -> None:
+    """Late writers: when the hung calls finally go through, a final record does not change (but for the late
+    seal, which seals it)."""
+    terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
+    if scenario.state == "SealRecord":
+        # The late seal completes: it adds the ledger pointers, and nothing else.
+        late = dict(seen.record_after_late_calls or {})
+        assert {late.pop(name, None) is not None for name in LEDGER_FIELDS} == {True}, "the late seal did not seal"
+        assert late == seen.record, "the late seal changed the record"
+    elif terminal:
+        assert seen.record_after_late_calls == seen.record, "a late call changed a final record"
+    if scenario.state == "RecordFailure":
+        assert seen.record_after_late_calls is not None
+        assert seen.record_after_late_calls["status"] == "FAILED", "the late RecordFailure completes the record"

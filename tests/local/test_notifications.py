@@ -41,8 +41,9 @@ def test_a_success_notification_names_the_commit_data_image_metrics_model_and_li
 ) -> None:
     """Given a successful run, then its notification's subject has the status, run and commit; its body has the
     commit and where it comes from, the exact data version, the image, the training job, the metrics, the model and
-    its sha256, a link to the execution and one to the training job's logs; its attributes carry status,
-    environment and run id. A failures-only subscriber receives nothing."""
+    its two digests, where its record is sealed in the ledger, a link to the execution and one to the training
+    job's logs; its attributes carry status, environment, run id and whether the record is sealed. A failures-only
+    subscriber receives nothing."""
     on_call = _subscribe_failures_only(pipeline)
     _, run = run_through_events(pipeline, commit=repository.head, data=training_data)
     assert run.record is not None
@@ -61,10 +62,18 @@ def test_a_success_notification_names_the_commit_data_image_metrics_model_and_li
     assert re.search(rf"validation:accuracy={re.escape(str(accuracy))}\b", body), body
     assert f"Model: {record['artifact_uri']}" in body
     assert f"Model sha256: {record['artifact_sha256']}" in body
+    assert f"content sha256 {record['model_content_sha256']}" in body
+    ledger = f"Ledger: {record['ledger_uri']} (version {record['ledger_version_id']}, sha256 {record['ledger_sha256']})"
+    assert ledger in body
     assert f"Execution: {CONSOLE}/states/home?region=us-east-1#/v2/executions/details/{run.execution_arn}" in body
     assert f"Training logs: {CONSOLE}/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/" in body
     assert f"logStreamNameFilter$3D{record['training_job_name']}" in body
-    assert _attributes(success) == {"status": "SUCCEEDED", "environment": "dev", "run_id": run.run_id}
+    assert _attributes(success) == {
+        "status": "SUCCEEDED",
+        "environment": "dev",
+        "run_id": run.run_id,
+        "ledger": "sealed",
+    }
     assert on_call.received(expected=1, timeout=1.0) == [], "a failures-only subscriber got a success"
 
 
@@ -103,11 +112,13 @@ def test_a_failure_notification_names_the_stage_error_reason_cause_and_links(
     assert f"logStreamNameFilter$3D{record['training_job_name']}" in body
     assert "Cause (truncated):" in body
     assert '"TrainingJobStatus":"Failed"' in body.replace(" ", "")
+    assert f"Ledger: {record['ledger_uri']} (version {record['ledger_version_id']}" in body
     assert _attributes(failure) == {
         "status": "FAILED",
         "environment": "dev",
         "run_id": run.run_id,
         "failed_stage": "Train",
+        "ledger": "sealed",
     }
     (paged,) = on_call.received(expected=1)
     assert paged["Subject"] == subject

@@ -74,9 +74,10 @@ def test_each_reservation_is_a_parameter_that_reserves_exactly_what_it_says() ->
         "NormaliseTriggerFunction",
         "DigestArtifactFunction",
         "StageDatasetFunction",
+        "SealRecordFunction",
         "GitHubWebhookFunction",
     }
-    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 180
+    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 190
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5"])
@@ -87,6 +88,7 @@ def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_functi
         "NormaliseTriggerReservedConcurrency",
         "DigestArtifactReservedConcurrency",
         "StageDatasetReservedConcurrency",
+        "SealRecordReservedConcurrency",
         "GitHubWebhookReservedConcurrency",
     ):
         parameter = load_template()["Parameters"][name]

@@ -19,8 +19,9 @@ from sagepipe.template import PROJECT_ROOT
 
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 DEPENDENCIES: list[str] = PYPROJECT["project"]["dependencies"]
-NOT_IMPORTED_BY_SAGEPIPE = {"aws-lambda-powertools", "pydantic", "pydantic-settings"}
-"""Declared for the handlers of functions/, which the local Lambda runtime imports in process."""
+NOT_IMPORTED_BY_SAGEPIPE = {"aws-lambda-powertools", "pydantic", "pydantic-settings", "sagemaker-training"}
+"""Declared for the handlers of functions/, which the local Lambda runtime imports in process, and for the training
+toolkit, whose `train` entry point the local SageMaker runs."""
 
 
 def normalise(name: str) -> str:
@@ -69,11 +70,33 @@ def test_moto_is_pinned_exactly_with_the_extras_of_the_development_requirements(
     assert development.endswith("==5.2.5")
 
 
+def test_the_training_toolkit_is_the_version_the_image_pins() -> None:
+    """The local SageMaker runs the toolkit's `train` as the image does: the package pins the image's version."""
+    image = next(
+        line.strip()
+        for line in (PROJECT_ROOT / "container" / "requirements-toolkit.txt").read_text(encoding="utf-8").splitlines()
+        if line.startswith("sagemaker-training==")
+    )
+    assert declared()["sagemaker-training"] == image
+
+
 def test_graphviz_the_python_package_is_not_a_dependency() -> None:
     """graph.py runs Graphviz's `dot` program; nothing imports the graphviz Python package."""
     assert "graphviz" not in declared()
     assert "graphviz" not in imported_top_level_modules()
     assert "graphviz" not in (PROJECT_ROOT / "requirements" / "dev.in").read_text(encoding="utf-8").split()
+
+
+def test_every_file_the_package_runs_that_is_not_python_is_package_data() -> None:
+    """Given the local build's shell scripts (driver.sh, the docker/aws stub), then each one's package lists it in
+    [tool.setuptools.package-data], so `pip install .` ships it: without it a build could not run at all."""
+    package_data: dict[str, list[str]] = PYPROJECT["tool"]["setuptools"]["package-data"]
+    scripts = sorted((PROJECT_ROOT / "sagepipe").rglob("*.sh"))
+    assert scripts, "the local build's shell scripts have moved: update this test"
+    for script in scripts:
+        package = ".".join(script.parent.relative_to(PROJECT_ROOT).parts)
+        patterns = package_data.get(package, [])
+        assert any(script.match(pattern) for pattern in patterns), f"{script} is not package data of {package}"
 
 
 @pytest.mark.e2e

@@ -131,8 +131,10 @@ def test_every_catch_names_an_error_aws_emits_for_its_integration(states: dict[s
 def test_every_failure_reaches_the_recorded_notified_failure_branch(
     states: dict[str, dict[str, Any]],
 ) -> None:
-    """Every catch-all outside the failure branch goes to DescribeFailure, which records, notifies and fails."""
-    branch = {"DescribeFailure", "RecordFailure", "NotifyFailure", "RunFailed"}
+    """Every catch-all outside the failure branch and the seal goes to DescribeFailure, which records, notifies and
+    fails. A record the failure branch did write is sealed first; one it could not write (or that was already
+    final) goes straight to the notification."""
+    branch = {"DescribeFailure", "RecordFailure", "NotifyFailure", "RunFailed", "SealRecord"}
     for name, state in states.items():
         if state["Type"] != "Task" or name in branch:
             continue
@@ -140,9 +142,65 @@ def test_every_failure_reaches_the_recorded_notified_failure_branch(
         assert catch_all["Next"] == "DescribeFailure", name
         assert f"'stage': '{name}'" in catch_all["Assign"]["failure"], f"{name} must name itself as the failed stage"
     assert states["DescribeFailure"]["Next"] == "RecordFailure"
-    assert states["RecordFailure"]["Next"] == states["RecordFailure"]["Catch"][0]["Next"] == "NotifyFailure"
+    assert states["RecordFailure"]["Next"] == "SealRecord"
+    assert {catcher["Next"] for catcher in states["RecordFailure"]["Catch"]} == {"NotifyFailure"}
+    assert states["NotifyOutcome"]["Default"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == states["NotifyFailure"]["Catch"][0]["Next"] == "RunFailed"
     assert states["RunFailed"]["Type"] == "Fail"
+
+
+FINAL_RECORD_WRITERS = {"RecordSuccess", "RecordFailure", "RecordSkipped", "RecordDuplicate"}
+
+
+def test_every_final_record_is_sealed_before_it_is_notified(states: dict[str, dict[str, Any]]) -> None:
+    """Given each state that writes a final record, then the next state seals it, and only then is the outcome
+    notified. A failed seal never reaches the failure branch (the record is final and must not be rewritten):
+    it goes on to the notification, and the execution then ends at SealFailed."""
+    for name in FINAL_RECORD_WRITERS:
+        assert states[name]["Next"] == "SealRecord", name
+        assert "outcome" in states[name]["Assign"], f"{name} must say which outcome NotifyOutcome routes"
+    seal = states["SealRecord"]
+    assert seal["Next"] == "NotifyOutcome"
+    (catch_all,) = seal["Catch"]
+    assert catch_all["ErrorEquals"] == ["States.ALL"]
+    assert catch_all["Next"] == "NotifyOutcome"
+    assert "seal" in catch_all["Assign"]
+    routed = {choice["Next"] for choice in states["NotifyOutcome"]["Choices"]} | {states["NotifyOutcome"]["Default"]}
+    assert routed == {"NotifySuccess", "NotifySkipped", "NotifyFailure", "CheckSeal"}
+    for notify in ("NotifySuccess", "NotifySkipped"):
+        assert states[notify]["Next"] == "CheckSeal", notify
+        assert "Ledger: NOT written" in states[notify]["Arguments"]["Message"], notify
+    assert "Ledger: NOT written" in states["NotifyFailure"]["Arguments"]["Message"]
+    assert states["CheckSeal"]["Choices"][0]["Next"] == "SealFailed"
+    assert states["SealFailed"] == states["SealFailed"] | {"Type": "Fail", "Error": "sagepipe.SealRecordFailed"}
+
+
+def test_the_seal_retries_what_the_other_lambda_tasks_retry(states: dict[str, dict[str, Any]]) -> None:
+    assert states["SealRecord"]["Retry"] == states["NormaliseTrigger"]["Retry"]
+
+
+@pytest.mark.parametrize(
+    ("rerun", "expected"),
+    [
+        (None, "CLAIM#c0ffee#s3://data/train.csv?versionId=v1"),
+        ({"of": "run-0", "requestId": "req-1234"}, "CLAIM#c0ffee#s3://data/train.csv?versionId=v1#RERUN#req-1234"),
+    ],
+    ids=["trigger", "rerun"],
+)
+def test_a_rerun_claims_its_own_request_and_the_owner_lookup_reads_the_same_claim(
+    states: dict[str, dict[str, Any]], rerun: dict[str, str] | None, expected: str
+) -> None:
+    """Given a run and a re-run of the same (commit, data version), then they claim different keys (the re-run is
+    no duplicate of its original), a redelivered re-run request claims the same key again (it is a duplicate of the
+    re-run), and FindClaimOwner reads exactly the key ClaimRun wrote."""
+    bindings = {
+        "commit": {"commit_id": {"S": "c0ffee"}},
+        "data": {"data_ref": {"S": "s3://data/train.csv?versionId=v1"}},
+        "run": {"rerun": rerun} if rerun else {"kind": "data"},
+    }
+    claimed = _evaluate(states["ClaimRun"]["Arguments"]["Item"]["pk"]["S"], bindings)
+    looked_up = _evaluate(states["FindClaimOwner"]["Arguments"]["Key"]["pk"]["S"], bindings)
+    assert claimed == looked_up == expected
 
 
 def test_the_query_language_is_jsonata_throughout(

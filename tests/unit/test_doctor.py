@@ -478,6 +478,7 @@ def test_declared_encryption_is_read_from_the_template() -> None:
         "AccessLogsBucket": "AES256",
         "DataBucket": "pipeline key",
         "ArtifactsBucket": "pipeline key",
+        "LedgerBucket": "pipeline key",
     }
 
 
@@ -541,7 +542,7 @@ def test_a_denied_key_leaves_the_encryption_lines_unchecked(stubs: Stubs, accoun
     assert results[0].status == "could not check"
     assert results[0].detail == "kms:DescribeKey was denied (AccessDeniedException)"
     assert {result.status for result in results[1:]} == {"could not check"}
-    assert len(results) == 1 + 3 + 1 + 1 + 1  # the key, three buckets, the table, the topic, the state machine
+    assert len(results) == 1 + 4 + 1 + 1 + 1  # the key, four buckets, the table, the topic, the state machine
 
 
 def test_an_http_403_without_an_error_name_counts_as_denied() -> None:

@@ -13,21 +13,25 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+import yaml
 
 from sagepipe.local.codebuild.executor import (
-    SKIP_LOG_PREFIX,
     BuildError,
     BuildRequest,
     BuildResult,
+    EmulatorAccess,
     Phase,
-    is_registry_command,
     run_build,
 )
+from sagepipe.local.images import ImageStore
 from sagepipe.local.process import poll_until
 
 GIT = shutil.which("git") or "git"
@@ -167,7 +171,7 @@ def test_a_passing_build_keeps_one_shell_state_across_commands_and_phases(tmp_pa
     assert result.exported_variables == {"IMAGE_URI": "example.com/repo@sha256:2"}
     assert result.resolved_source_version == sha
     assert result.failure_message is None
-    assert result.skipped_commands == ()
+    assert result.tool_calls == ()
     assert "Running command mkdir -p out && cd out" in log(result)
     assert "Phase complete: BUILD State: SUCCEEDED" in log(result)
 
@@ -344,84 +348,40 @@ def test_finally_runs_after_a_failure_and_a_failing_finally_fails_its_phase(tmp_
     assert "command: false." in result.failure_message
 
 
-# ---------------------------------------------------------------------------------------------- registry commands
-
-
-def test_docker_and_aws_commands_are_skipped_logged_and_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Given docker and aws on the build's PATH as programs that fail and leave a mark, when the buildspec runs
-    them, then none runs, the build succeeds, each is logged and listed, and the variable a skipped $(aws ...)
-    would have set stays unset."""
-    fake_bin = tmp_path / "fake-bin"
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    for program in ("docker", "aws"):
-        write(fake_bin, {program: f'#!/bin/sh\ntouch "{marks}/{program}-ran"\nexit 1\n'})
-        (fake_bin / program).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
-    registry_commands = [
-        "docker build -t local/image .",
-        "aws ecr get-login-password | docker login --username AWS --password-stdin example.com",
-        "EXISTING=$(aws ecr describe-images --repository-name x)",
-        "(cd . && docker push example.com/x:1)",
-    ]
-    commands = "\n".join(f"      - '{command}'" for command in registry_commands)
+def test_exit_ends_only_its_command_and_exported_values_keep_every_byte(tmp_path: Path) -> None:
+    """Given a command that sets variables and then exits 0, and exported values holding newlines, tabs, quotes,
+    backslashes, `=`, NUL-free binary-looking bytes and non-ASCII text, then the build goes on after the exit with
+    the variables kept, and every exported value comes back byte for byte (an empty one too; an unset one is left
+    out)."""
     repo, sha = make_repo(
         tmp_path,
         {
-            "buildspec.yml": "version: 0.2\nenv:\n  shell: bash\nphases:\n  pre_build:\n    commands:\n"
-            "      - command -v docker > which-docker.txt\n"
-            f"{commands}\n"
-            '      - echo "existing=[${EXISTING-unset}]" > existing.txt\n'
+            "buildspec.yml": r"""
+                version: 0.2
+                env:
+                  shell: bash
+                  exported-variables: [MULTILINE, TABBED, QUOTED, EMPTY, UNICODE, NEVER_SET]
+                phases:
+                  build:
+                    commands:
+                      - MULTILINE=$'first line\nsecond line\n'; TABBED=$'a\tb=c'; exit 0
+                      - QUOTED="it's \"quoted\" \\ and \$dollar"; EMPTY=
+                      - UNICODE='données ✓'; echo "$MULTILINE" > after-exit.txt
+            """
         },
     )
 
     result = build(repo, sha, tmp_path)
 
     assert result.build_status == "SUCCEEDED", log(result)
-    assert read(result, "which-docker.txt") == str(fake_bin / "docker")  # it would have run, had it not been skipped
-    assert list(marks.iterdir()) == []
-    assert result.skipped_commands == tuple(registry_commands)
-    assert read(result, "existing.txt") == "existing=[unset]"
-    for command in registry_commands:
-        assert f"{SKIP_LOG_PREFIX}{command}\n" in log(result)
-
-
-@pytest.mark.parametrize(
-    ("command", "registry"),
-    [
-        ("docker build -t image .", True),
-        ("aws ecr get-login-password | docker login --password-stdin x", True),
-        ("EXISTING=$(aws ecr describe-images --repository-name r)", True),
-        ("(cd c && docker build .)", True),
-        ('if [ -n "$X" ]; then docker push x; fi', True),
-        ("make test || docker pull cache", True),
-        ("TAG=`aws ecr list-images`", True),
-        ("DOCKER_BUILDKIT=1 docker build .", True),
-        ("/usr/bin/docker version", True),
-        ('echo "$(aws sts get-caller-identity)"', True),
-        ("for t in a b; do docker tag x $t; done", True),
-        ("sudo -E docker ps", True),
-        ("if true\nthen\n  docker build .\nfi", True),
-        ("diff <(aws s3 ls) expected.txt", True),
-        ("2>/dev/null docker ps", True),
-        ("command docker ps", True),
-        ("command -v docker > /dev/null || echo no docker", False),
-        ("IMAGE_TAG=${IMAGE_TAG:-x}", False),
-        ('IMAGE_TAG="${IMAGE_TAG:-$CODEBUILD_RESOLVED_SOURCE_VERSION}"', False),
-        ("echo docker build", False),
-        ("awsome --flag", False),
-        ("dockerfile-lint Dockerfile", False),
-        ("echo 'aws; docker'", False),
-        ('echo "run docker; then aws"', False),
-        ("python -m pytest  # then docker build", False),
-        ("grep -r aws .", False),
-        ("cat <<EOF > notes.txt\ndocker build .\nEOF", False),
-        ("cat <<'EOF' > notes.txt\naws s3 ls\nEOF\ndocker push x", True),
-        ("echo $((1 + 2))", False),
-    ],
-)
-def test_is_registry_command(command: str, registry: bool) -> None:
-    assert is_registry_command(command) is registry
+    assert read(result, "after-exit.txt") == "first line\nsecond line"
+    assert result.exported_variables == {
+        "MULTILINE": "first line\nsecond line\n",
+        "TABBED": "a\tb=c",
+        "QUOTED": 'it\'s "quoted" \\ and $dollar',
+        "EMPTY": "",
+        "UNICODE": "données ✓",
+    }
 
 
 # ---------------------------------------------------------------------------------------------- the source
@@ -712,33 +672,116 @@ def test_a_request_only_a_caller_mistake_makes_raises_build_error(tmp_path: Path
 
 # ---------------------------------------------------------------------------------------------- the real buildspec
 
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+@dataclass
+class ProjectBuilds:
+    """Builds of this repository's HEAD with its own buildspec.yml, against the unit tests' moto server."""
+
+    clone: Path
+    head: str
+    repository: str
+    endpoint: str
+    tmp_path: Path
+
+    @property
+    def ecr(self) -> Any:
+        return boto3.client(
+            "ecr", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        )
+
+    def run(self, name: str, buildspec: str = "buildspec.yml") -> BuildResult:
+        return build(
+            self.clone,
+            self.head,
+            self.tmp_path,
+            name=name,
+            timeout_seconds=300,
+            buildspec_path=buildspec,
+            emulator=EmulatorAccess(self.endpoint, "sagepipe-local", "sagepipe-local", self.tmp_path / "images"),
+            environment={
+                "IMAGE_TAG": self.head,
+                "IMAGE_REPOSITORY_URI": f"{REGISTRY}/{self.repository}",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+            },
+        )
+
+    def pushed_digest(self) -> str:
+        details = self.ecr.describe_images(repositoryName=self.repository, imageIds=[{"imageTag": self.head}])
+        digest: str = details["imageDetails"][0]["imageDigest"]
+        return digest
+
+
+@pytest.fixture
+def project(tmp_path: Path, moto_endpoint: str) -> ProjectBuilds:
+    clone = tmp_path / "sagepipe"
+    subprocess.run([GIT, "clone", "--quiet", "--shared", str(REPO_ROOT), str(clone)], check=True)
+    repository = f"sagepipe-train-{uuid.uuid4().hex[:8]}"
+    builds = ProjectBuilds(clone, git(clone, "rev-parse", "HEAD"), repository, moto_endpoint, tmp_path)
+    builds.ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")  # as template.yaml's
+    return builds
+
+
+def programs(result: BuildResult) -> list[tuple[str, ...]]:
+    """The docker / aws subcommands the build ran (`docker login`, `aws ecr describe-images`, ...), in order."""
+    return [call.argv[:3] if call.argv[0] == "aws" else call.argv[:2] for call in result.tool_calls]
+
 
 @pytest.mark.e2e
-def test_the_projects_buildspec_succeeds_locally_at_head(tmp_path: Path) -> None:
-    """Given a clone of this repository at HEAD, when its own buildspec.yml runs, then the install is satisfied
-    offline, the container's tests pass, every docker / aws command is skipped, and the build SUCCEEDED;
-    IMAGE_URI and IMAGE_DIGEST are left for the emulator to export."""
-    clone = tmp_path / "sagepipe"
-    subprocess.run([GIT, "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
-    head = git(clone, "rev-parse", "HEAD")
+def test_the_projects_buildspec_builds_pushes_and_exports_the_image_then_reuses_it(project: ProjectBuilds) -> None:
+    """Given a clone of this repository at HEAD and an empty immutable ECR repository, when its own buildspec.yml
+    runs, then the install is satisfied offline, the container's tests pass, the image is built and pushed, and the
+    buildspec itself exports IMAGE_URI and IMAGE_DIGEST of the pushed image, which is the local image training runs.
+    When the same commit is built again (the image is already pushed), then nothing is built or pushed and the same
+    image is exported."""
+    first = project.run("first")
+    again = project.run("again")
 
-    result = build(
-        clone,
-        head,
-        tmp_path,
-        timeout_seconds=300,
-        environment={
-            "IMAGE_TAG": head,
-            "IMAGE_REPOSITORY_URI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagepipe-train",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        },
+    assert first.build_status == "SUCCEEDED", log(first)
+    assert " passed" in log(first)
+    digest = project.pushed_digest()
+    assert first.exported_variables == {
+        "IMAGE_URI": f"{REGISTRY}/{project.repository}@{digest}",
+        "IMAGE_DIGEST": digest,
+    }
+    assert ("docker", "build") in programs(first)
+    push = next(call for call in first.tool_calls if call.argv[:2] == ("docker", "push"))
+    assert (push.argv[2], push.exit_status) == (f"{REGISTRY}/{project.repository}:{project.head}", 0)
+    image = ImageStore(project.tmp_path / "images").find(digest)
+    assert image is not None
+    assert (image.program, image.commit) == ("train.py", project.head)
+    assert (image.code_dir / "train.py").read_bytes() == (project.clone / "container" / "train.py").read_bytes()
+
+    assert again.build_status == "SUCCEEDED", log(again)
+    assert f"image {project.head} was already pushed; not rebuilding" in log(again)
+    assert {("docker", "build"), ("docker", "push")}.isdisjoint(programs(again))
+    assert again.exported_variables == first.exported_variables
+
+
+@pytest.mark.e2e
+def test_a_build_racing_another_of_its_commit_exports_the_image_pushed_first(project: ProjectBuilds) -> None:
+    """Given the project's buildspec, and another build of the same commit that pushes its own image under the tag
+    while this one builds (a retried StartBuild), then this build's push fails on the immutable tag, and the build
+    still SUCCEEDED, exporting the image the other build pushed, as buildspec.yml's post_build intends."""
+    spec = yaml.safe_load((project.clone / "buildspec.yml").read_text())
+    racing = (
+        'cp -r container ../racing && echo "# the racing build" >> ../racing/train.py'
+        ' && docker build --tag "${IMAGE_REPOSITORY_URI}:${IMAGE_TAG}" ../racing'
+        ' && docker push "${IMAGE_REPOSITORY_URI}:${IMAGE_TAG}"'
     )
+    spec["phases"]["build"]["commands"].insert(0, racing)
+
+    result = project.run("racing", buildspec=yaml.safe_dump(spec, sort_keys=False))
 
     assert result.build_status == "SUCCEEDED", log(result)
-    assert result.resolved_source_version == head
-    assert " passed" in log(result)
-    assert result.skipped_commands
-    assert all(is_registry_command(command) for command in result.skipped_commands)
-    assert any(command.startswith("IMAGE_DIGEST=$(aws ecr") for command in result.skipped_commands)
-    assert result.exported_variables == {}
-    assert (result.source_dir / "container" / "Dockerfile").exists()
+    pushes = [call for call in result.tool_calls if call.argv[:2] == ("docker", "push")]
+    assert [push.exit_status for push in pushes] == [0, 1]
+    assert "cannot be overwritten because the repository is immutable" in log(result)
+    assert f"image {project.head} was pushed meanwhile by another build of this commit; using it" in log(result)
+    digest = project.pushed_digest()
+    assert result.exported_variables["IMAGE_DIGEST"] == digest
+    image = ImageStore(project.tmp_path / "images").find(digest)
+    assert image is not None
+    assert (image.code_dir / "train.py").read_text().endswith("# the racing build\n")

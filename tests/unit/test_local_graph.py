@@ -145,8 +145,19 @@ class History:
 
 PREFIX = ("DeclareVariables", "NormaliseTrigger", "RouteTrigger")
 TO_IMAGE = (*PREFIX, "RecordLatestPointer", "HaveCommitAndData", "ClaimRun", "OpenRunRecord")
-AFTER_IMAGE = ("StageInput", "StageTrainingData", "Train", "DigestArtifact", "RecordSuccess", "NotifySuccess")
-FAILURE_BRANCH = ("DescribeFailure", "RecordFailure", "NotifyFailure")
+AFTER_IMAGE = (
+    "StageInput",
+    "StageTrainingData",
+    "Train",
+    "DigestArtifact",
+    "RecordSuccess",
+    "SealRecord",
+    "NotifyOutcome",
+    "NotifySuccess",
+    "CheckSeal",
+    "RunEnded",
+)
+FAILURE_BRANCH = ("DescribeFailure", "RecordFailure", "SealRecord", "NotifyOutcome", "NotifyFailure")
 IMAGE_NOT_FOUND = (
     "Ecr.ImageNotFoundException",
     "The image with imageId {imageTag:'3e5b0c1f'} does not exist within the repository (Service: Ecr)",
@@ -276,30 +287,31 @@ def test_the_synthetic_histories_only_move_along_edges_of_the_real_definition() 
 
 def test_a_data_run_enters_each_state_once_in_order_and_succeeds() -> None:
     """Given a data run whose image exists, when its history is read, then the path is the no-build route in
-    order, with no failure, retry or catch, ending in NotifySuccess with SUCCEEDED."""
+    order, with no failure, retry or catch, ending in RunEnded with SUCCEEDED."""
     path = execution_path(data_run())
 
     assert path.entered == (*TO_IMAGE, "FindImage", *AFTER_IMAGE)
     assert path.failed == frozenset()
     assert dict(path.retried) == {}
     assert path.caught == frozenset()
-    assert path.final_state == "NotifySuccess"
+    assert path.final_state == "RunEnded"
     assert path.status == "SUCCEEDED"
 
 
 def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> None:
-    """Given the data run, when drawn, then its states are green and its edges bold (start edge and end edge
-    included), BuildImage and the other unvisited states are grey, and the untaken Catch is a grey dashed edge."""
+    """Given the data run, when drawn, then its states are green and its edges bold (the start edge included),
+    BuildImage and the other unvisited states are grey, and the untaken Catch is a grey dashed edge."""
     dot = to_dot(DEFINITION, execution_path(data_run()), title="run-a")
 
     for name in (*TO_IMAGE, "FindImage", *AFTER_IMAGE):
         assert node(dot, name)["fillcolor"] == PATH_FILL, name
-    for name in ("BuildImage", "Ignored", "FindClaimOwner", "RecordSkipped", *FAILURE_BRANCH, "RunFailed"):
+    unvisited = ("BuildImage", "Ignored", "FindClaimOwner", "RecordSkipped", "DescribeFailure", "RecordFailure")
+    for name in (*unvisited, "NotifyFailure", "SealFailed", "RunFailed"):
         assert is_grey_node(node(dot, name)), name
 
     assert is_taken(edge(dot, "FindImage", "StageInput", "next"))
     assert is_taken(edge(dot, "__start__", "DeclareVariables", "start"))
-    assert is_taken(edge(dot, "NotifySuccess", "__end__", "end"))
+    assert is_taken(edge(dot, "CheckSeal", "RunEnded", "default"))
     assert is_taken(edge(dot, "HaveCommitAndData", "ClaimRun", "choice"))
     build_catch = edge(dot, "FindImage", "BuildImage", "catch")
     assert is_grey_edge(build_catch)
@@ -310,15 +322,15 @@ def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> Non
 
 
 def test_the_final_state_alone_is_emphasised_and_the_title_shows_the_status() -> None:
-    """Given the data run, when drawn, then only NotifySuccess has the final border and bold name, and the graph
-    label carries the title and SUCCEEDED."""
+    """Given the data run, when drawn, then only RunEnded has the final border and bold name, and the graph label
+    carries the title and SUCCEEDED."""
     dot = to_dot(DEFINITION, execution_path(data_run()), title="sagepipe run 7f3a")
 
     final = [name for name in STATES if node(dot, name)["penwidth"] == FINAL_PENWIDTH]
-    assert final == ["NotifySuccess"]
-    assert node(dot, "NotifySuccess")["fontname"] == "Helvetica-Bold"
+    assert final == ["RunEnded"]
+    assert node(dot, "RunEnded")["fontname"] == "Helvetica-Bold"
     graph_line = next(line for line in dot.splitlines() if line.startswith("  graph ["))
-    assert _attributes(graph_line)["label"] == "sagepipe run 7f3a\\nstatus: SUCCEEDED · final state: NotifySuccess"
+    assert _attributes(graph_line)["label"] == "sagepipe run 7f3a\\nstatus: SUCCEEDED · final state: RunEnded"
 
 
 # --------------------------------------------------------------------------------------------- (b) code run
@@ -388,7 +400,7 @@ def test_a_training_failure_counts_two_retries_and_the_catch_into_the_failure_br
 
 def test_a_training_failure_is_drawn_with_retries_red_train_and_the_next_edge_not_the_catch() -> None:
     """Given the training failure, when drawn, then Train says 'retried ×2' and both errors, the title says
-    FAILED, and RecordFailure's Next to NotifyFailure is bold while its Catch to the same state stays grey."""
+    FAILED, and RecordFailure's Next to SealRecord is bold while its Catch to NotifyFailure stays grey."""
     dot = to_dot(DEFINITION, execution_path(training_failure()), title="run-c")
 
     train = node(dot, "Train")
@@ -398,8 +410,9 @@ def test_a_training_failure_is_drawn_with_retries_red_train_and_the_next_edge_no
     assert "✗ States.TaskFailed" in train["label"]
     assert is_taken(edge(dot, "Train", "DescribeFailure", "catch"))
     assert is_grey_edge(edge(dot, "Train", "DigestArtifact", "next"))
-    assert is_taken(edge(dot, "RecordFailure", "NotifyFailure", "next"))
+    assert is_taken(edge(dot, "RecordFailure", "SealRecord", "next"))
     assert is_grey_edge(edge(dot, "RecordFailure", "NotifyFailure", "catch", label="States.ALL"))
+    assert is_taken(edge(dot, "NotifyOutcome", "NotifyFailure", "default"))
     assert is_taken(edge(dot, "NotifyFailure", "RunFailed", "next"))
     assert node(dot, "RunFailed")["penwidth"] == FINAL_PENWIDTH
     assert node(dot, "RunFailed")["fillcolor"] != FAILED_FILL
@@ -408,21 +421,23 @@ def test_a_training_failure_is_drawn_with_retries_red_train_and_the_next_edge_no
 
 
 def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
-    """Given RecordFailure throttled once and then succeeding, when read and drawn, then it counts 1 retry and
-    a failure, but the move to NotifyFailure is its Next, not its Catch (both lead there)."""
+    """Given SealRecord throttled once and then succeeding, when read and drawn, then it counts 1 retry and a
+    failure, but the move to NotifyOutcome is its Next, not its Catch (both lead there)."""
     history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
-    history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught").through("DescribeFailure")
-    history.task("RecordFailure", ("DynamoDB.ThrottlingException", "Rate exceeded"), then="succeeds")
-    events = history.through("NotifyFailure").fail_state("RunFailed", "States.TaskFailed", "Train").events
+    history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught")
+    history.through("DescribeFailure", "RecordFailure")
+    history.task("SealRecord", ("Lambda.TooManyRequestsException", "Rate exceeded"), then="succeeds")
+    history.through("NotifyOutcome", "NotifyFailure")
+    events = history.fail_state("RunFailed", "States.TaskFailed", "Train").events
 
     path = execution_path(events)
     dot = to_dot(DEFINITION, path, title="retry")
 
-    assert dict(path.retried) == {"RecordFailure": 1}
-    assert "RecordFailure" in path.failed
-    assert ("RecordFailure", "NotifyFailure") not in path.caught
-    assert is_taken(edge(dot, "RecordFailure", "NotifyFailure", "next"))
-    assert is_grey_edge(edge(dot, "RecordFailure", "NotifyFailure", "catch", label="States.ALL"))
+    assert dict(path.retried) == {"SealRecord": 1}
+    assert "SealRecord" in path.failed
+    assert ("SealRecord", "NotifyOutcome") not in path.caught
+    assert is_taken(edge(dot, "SealRecord", "NotifyOutcome", "next"))
+    assert is_grey_edge(edge(dot, "SealRecord", "NotifyOutcome", "catch", label="States.ALL"))
 
 
 def test_an_uncaught_failure_ends_in_the_failing_state_and_is_recorded_once() -> None:

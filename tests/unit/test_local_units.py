@@ -32,7 +32,14 @@ from sagepipe.local.core import context
 from sagepipe.local.core.context import RuntimeContext
 from sagepipe.local.core.provisioning import ProvisionError
 from sagepipe.local.eventbridge import targets as eventbridge_targets
-from sagepipe.local.images import ImageError, ImageStore, context_digest, manifest_for, read_dockerfile
+from sagepipe.local.images import (
+    ImageError,
+    ImageStore,
+    context_digest,
+    image_environment,
+    manifest_for,
+    read_dockerfile,
+)
 from sagepipe.local.lambda_ import runtime as lambda_runtime
 from sagepipe.local.lambda_.runtime import FunctionSpec
 from sagepipe.local.provisioner import (
@@ -124,6 +131,54 @@ def test_a_copy_into_a_subdirectory_with_a_trailing_slash_lands_inside_it(tmp_pa
     assert (image.code_dir / "src" / "train.py").is_file()
 
 
+def test_the_image_environment_is_the_final_stage_s_env() -> None:
+    """Given container/Dockerfile, then the image's ENV is its final stage's, as the container starts with it (the
+    builder stage's PIP_* settings are not in it)."""
+    environment = image_environment((PROJECT_ROOT / "container" / "Dockerfile").read_text(encoding="utf-8"))
+    assert {name: value for name, value in environment.items() if name != "PATH"} == {
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "SAGEMAKER_PROGRAM": "train.py",
+    }
+
+
+def test_an_image_saved_before_its_env_was_recorded_still_names_its_program(tmp_path: Path) -> None:
+    """Given an image.json written without `environment` (an older state directory), then the image found has
+    SAGEMAKER_PROGRAM as its ENV, which is all that was kept of it."""
+    store = ImageStore(tmp_path / "images")
+    digest = "sha256:" + "cd" * 32
+    saved = store.save(_context(tmp_path / "ctx"), digest=digest, repository_uri="repo", tag="t", commit="c")
+    metadata_file = saved.root / "image.json"
+    record = json.loads(metadata_file.read_text(encoding="utf-8"))
+    del record["environment"]
+    metadata_file.write_text(json.dumps(record), encoding="utf-8")
+
+    found = store.find(digest)
+
+    assert found is not None
+    assert found.environment == {"SAGEMAKER_PROGRAM": "train.py"}
+
+
+def test_read_dockerfile_applies_build_arguments_and_stops_at_the_target_stage() -> None:
+    """`docker build --build-arg PROGRAM=fit.py --target train`: the train stage's ENV, with the argument's value;
+    without --target, the last stage; an unknown stage is Docker's error."""
+    dockerfile = (
+        "ARG BASE=python:3.13-slim\n"
+        "FROM $BASE AS train\nARG PROGRAM=default.py\nENV SAGEMAKER_PROGRAM=$PROGRAM\nCOPY fit.py /opt/ml/code/\n"
+        "FROM $BASE AS serve\nENV SAGEMAKER_PROGRAM=serve.py\nCOPY serve.py /opt/ml/code/\n"
+    )
+
+    trained, train_copies = read_dockerfile(dockerfile, build_args={"PROGRAM": "fit.py"}, target="train")
+    default, _ = read_dockerfile(dockerfile, target="TRAIN")
+    last, _ = read_dockerfile(dockerfile, build_args={"PROGRAM": "fit.py"})
+
+    assert (trained, train_copies) == ("fit.py", [("fit.py", "/opt/ml/code/")])
+    assert default == "default.py"
+    assert last == "serve.py"
+    with pytest.raises(ImageError, match='target stage "nope" could not be found'):
+        read_dockerfile(dockerfile, target="nope")
+
+
 def test_a_comment_inside_a_continued_env_is_skipped_as_docker_does() -> None:
     program, _ = read_dockerfile("ENV A=1 \\\n# why B\n    SAGEMAKER_PROGRAM=x.py\nCOPY x.py /opt/ml/code/\n")
     assert program == "x.py"
@@ -188,6 +243,7 @@ def test_an_image_saved_is_found_by_its_digest_with_its_code(tmp_path: Path) -> 
 
     assert found == saved
     assert found.program == "train.py"
+    assert found.environment == {"SAGEMAKER_PROGRAM": "train.py"}
     assert found.uri == f"123.dkr.ecr/train@{digest}"
     assert found.context_digest == context_digest(context_dir)
     assert sorted(path.name for path in found.code_dir.iterdir()) == ["train.py"]

@@ -206,3 +206,76 @@ def test_the_run_says_whether_the_training_volume_takes_the_pipeline_key(
 def test_a_hyphenated_instance_family_is_a_valid_setting() -> None:
     """Given an instance type whose family has a hyphen (ml.p6-b200.48xlarge), then the settings accept it."""
     assert _settings(training_instance_type="ml.p6-b200.48xlarge").training_instance_type == "ml.p6-b200.48xlarge"
+
+
+def _rerun(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(_sample("manual-run.json"))
+    event["detail"] |= {
+        "rerunOf": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "rerunRequestId": "5d1c1a9e-53c4-4b43-9bfc-2a8f5e1b7c00",
+        "training": {
+            "instanceType": "ml.g5.xlarge",
+            "instanceCount": 1,
+            "volumeSizeGb": 50,
+            "maxRuntimeSeconds": 1800,
+            "hyperparameters": {"n_estimators": "50", "seed": "7"},
+        },
+    }
+    event["detail"] |= changes
+    return event
+
+
+def test_a_rerun_trains_with_the_originals_configuration_not_the_stacks() -> None:
+    """Given a re-run request carrying the original run's training configuration, when normalised with other stack
+    settings, then the run uses the original's, decides the volume key for the original's instance type (ml.g5 has
+    local storage: no pipeline key), and the record says what it re-runs."""
+    decision = _decide(_rerun())
+
+    assert decision.decision == "run"
+    payload = decision.payload
+    assert payload["training"] == {
+        "instanceType": "ml.g5.xlarge",
+        "instanceCount": 1,
+        "volumeSizeGb": 50,
+        "maxRuntimeSeconds": 1800,
+        "hyperparameters": {"n_estimators": "50", "seed": "7"},
+        "volumeEncryptedWithPipelineKey": False,
+    }
+    assert payload["rerun"] == {
+        "of": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "requestId": "5d1c1a9e-53c4-4b43-9bfc-2a8f5e1b7c00",
+    }
+    base = payload["record"]["base"]
+    assert base["rerun_of"] == {"S": "0f8fad5b-d9cb-469f-a165-70867728950e"}
+    assert base["rerun_request_id"] == {"S": "5d1c1a9e-53c4-4b43-9bfc-2a8f5e1b7c00"}
+    assert (base["instance_type"], base["instance_count"], base["volume_size_gb"]) == (
+        {"S": "ml.g5.xlarge"},
+        {"N": "1"},
+        {"N": "50"},
+    )
+    assert base["trigger_kind"] == {"S": "manual"}
+
+
+def test_a_plain_manual_run_uses_the_stacks_configuration_and_is_no_rerun() -> None:
+    payload = _decide(_sample("manual-run.json")).payload
+    assert payload["training"]["instanceType"] == "ml.m5.large"
+    assert payload["training"]["volumeSizeGb"] == 30
+    assert "rerun" not in payload
+    assert "rerun_of" not in payload["record"]["base"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"rerunRequestId": None}, "rerunOf, rerunRequestId and training together"),
+        ({"rerunRequestId": "x y"}, "rerunRequestId"),
+        ({"training": {"instanceType": "m5.large"}}, "training"),
+    ],
+    ids=["no-request-id", "bad-request-id", "bad-training"],
+)
+def test_a_malformed_rerun_request_is_ignored_with_a_reason(changes: dict[str, Any], reason: str) -> None:
+    """Given a re-run request missing or spoiling one of its parts, then it is no run: a half re-run would be
+    claimed as a plain manual run of the pair, or train with a configuration nobody chose."""
+    decision = _decide(_rerun(**changes))
+    assert decision.decision == "ignore"
+    assert reason in str(decision.reason)

@@ -3,14 +3,16 @@
 AWS
     CodeBuild checks the source version out in a fresh container and runs buildspec.yml phase by phase
     (install, pre_build, build, post_build) in one shell, exporting the variables the buildspec lists; the
-    project's buildspec builds the training image with docker and pushes it to ECR.
+    project's buildspec builds the training image with docker, pushes it to ECR and exports its digest.
 Locally
     adapter.py records the build in moto's CodeBuild and runs it on a thread with executor.py: the commit is
     cloned from the local git repository, buildspec.py reads the buildspec with CodeBuild's rules, and
-    driver.sh runs its commands in one bash with CodeBuild's phase transitions. provisioning.py creates the
-    project (BuildProjectSpec).
+    driver.sh runs its commands in one bash with CodeBuild's phase transitions (driver.py). The build's
+    `docker` and `aws` are stubs (stubs/) that answer from the emulator's ECR, so the registry step runs as
+    written. provisioning.py creates the project (BuildProjectSpec).
 How it differs
-    No container: the commands run on this machine with the venv's Python (runtime-versions are not applied).
+    No container: the commands run on this machine with the venv's Python (runtime-versions are not applied),
+    and a docker image is its build context, not a filesystem built from the Dockerfile.
 """
 
 from __future__ import annotations

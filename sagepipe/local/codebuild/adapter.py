@@ -8,14 +8,14 @@ The gap
 
 What this adapter does
     `startBuild` (request-response and .sync) records the build in moto's CodeBuild, then runs it on a
-    thread with sagepipe.local.codebuild.executor: the requested commit is checked out from the local git repository and
-    buildspec.yml runs, except its docker/aws registry commands (see the buildspec's header). When the build
-    succeeds, the emulator does the registry's part: the build context (container/) becomes an image in
-    the emulator's ECR, tagged IMAGE_TAG, with a digest of the context, and IMAGE_URI and IMAGE_DIGEST are
-    exported from that registration. The build's phases, status, exported variables and log are written
-    into moto's build record, so `batch-get-builds` answers with what really happened. `.sync` waits for the
-    build; a build that does not succeed fails the task with States.TaskFailed and the build as the cause,
-    as Step Functions does. If the execution stops or the task times out, the build is stopped.
+    thread with sagepipe.local.codebuild.executor: the requested commit is checked out from the local git
+    repository and buildspec.yml runs as written, its `docker` and `aws` calls answered from the emulator by
+    the stubs on the build's PATH (sagepipe.local.codebuild.stubs): the image is pushed into the emulator's
+    ECR, and IMAGE_URI and IMAGE_DIGEST are what the buildspec itself exports, as on AWS. The build's phases,
+    status, exported variables and log are written into moto's build record, so `batch-get-builds` answers
+    with what really happened. `.sync` waits for the build; a build that does not succeed fails the task with
+    States.TaskFailed and the build as the cause, as Step Functions does. If the execution stops or the task
+    times out, the build is stopped.
 
 How it differs from AWS
     No container is built, so a broken Dockerfile instruction other than SAGEMAKER_PROGRAM and the COPY
@@ -28,10 +28,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
-from botocore.exceptions import ClientError
-
 from sagepipe.local.codebuild.provisioning import build_projects
 from sagepipe.local.core import context
+from sagepipe.local.core.emulator import ACCESS_KEY, SECRET_KEY
 from sagepipe.local.core.moto_internals import Internal, check_all, original_attribute, replace_attribute
 from sagepipe.local.images import ImageStore
 from sagepipe.local.stepfunctions import fault_injection
@@ -48,9 +47,6 @@ from sagepipe.local.stepfunctions.sync_task import (
 )
 
 ADAPTER = "codebuild_sync"
-
-IMAGE_CONTEXT: Final = "container"
-"""The directory buildspec.yml builds (`docker build ... container/`)."""
 
 MOTO_INTERNALS: Final = (
     Internal("moto.codebuild.models:codebuild_backends", why="builds are recorded in moto's CodeBuild"),
@@ -83,40 +79,6 @@ def _backend(account: str, region: str) -> Any:
     return Internal("moto.codebuild.models:codebuild_backends").resolve(ADAPTER)[account][region]
 
 
-def _register_image(environment: dict[str, str], result: Any) -> dict[str, str]:
-    """The registry's part of the build: the context becomes an image in the emulator's ECR."""
-    from sagepipe.local.images import manifest_for
-
-    runtime = context.current()
-    images = ImageStore.in_state_dir(runtime.state_dir)
-    repository_uri = environment.get("IMAGE_REPOSITORY_URI")
-    if not repository_uri:
-        raise RuntimeError("the build project has no IMAGE_REPOSITORY_URI variable")
-    tag = environment.get("IMAGE_TAG") or result.resolved_source_version
-    context_dir = result.source_dir / IMAGE_CONTEXT
-    context_digest, _, _ = images.prepare(context_dir)
-    size = sum(path.stat().st_size for path in context_dir.rglob("*") if path.is_file())
-    ecr = runtime.client("ecr")
-    repository = repository_uri.split("/", 1)[1]
-    try:
-        pushed = ecr.put_image(
-            repositoryName=repository, imageManifest=manifest_for(context_digest, size), imageTag=tag
-        )
-        digest = pushed["image"]["imageId"]["imageDigest"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in {"ImageTagAlreadyExistsException", "ImageAlreadyExistsException"}:
-            raise
-        # Tags are immutable: a racing build of this commit (the same image, or another build of it) pushed
-        # first. Reuse that image, as buildspec.yml does.
-        digest = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"][0][
-            "imageDigest"
-        ]
-    images.save(
-        context_dir, digest=digest, repository_uri=repository_uri, tag=tag, commit=result.resolved_source_version
-    )
-    return {"IMAGE_URI": f"{repository_uri}@{digest}", "IMAGE_DIGEST": digest}
-
-
 def _phase_records(result: Any) -> list[dict[str, Any]]:
     return [
         {
@@ -138,7 +100,7 @@ def _phase_records(result: Any) -> list[dict[str, Any]]:
 def _run_build(
     job: LocalJob, build: dict[str, Any], project: Any, environment: dict[str, str], source_version: str
 ) -> None:
-    from sagepipe.local.codebuild.executor import BuildRequest, run_build
+    from sagepipe.local.codebuild.executor import BuildRequest, EmulatorAccess, run_build
 
     runtime = context.current()
     if runtime.repository is None:
@@ -156,31 +118,24 @@ def _run_build(
         timeout_seconds=project.timeout_seconds,
         buildspec_path=project.buildspec,
         cancel=job.cancel,
+        emulator=EmulatorAccess(
+            endpoint_url=runtime.endpoint,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            image_store=ImageStore.in_state_dir(runtime.state_dir).root,
+        ),
     )
     result = run_build(request)
-    exported = dict(result.exported_variables)
-    status = result.build_status
-    phases = _phase_records(result)
-    if status == "SUCCEEDED":
-        try:
-            exported.update(_register_image(environment, result))
-        except Exception as error:  # a failed push is a failed build, as on AWS
-            status = "FAILED"
-            phases.append(
-                {
-                    "phaseType": "POST_BUILD",
-                    "phaseStatus": "FAILED",
-                    "contexts": [{"statusCode": "CLIENT_ERROR", "message": f"registering the image failed: {error}"}],
-                }
-            )
     build.update(
         {
-            "buildStatus": status,
+            "buildStatus": result.build_status,
             "currentPhase": "COMPLETED",
-            "phases": phases,
+            "phases": _phase_records(result),
             "endTime": _iso(result.end_time),
             "resolvedSourceVersion": result.resolved_source_version,
-            "exportedEnvironmentVariables": [{"name": name, "value": value} for name, value in exported.items()],
+            "exportedEnvironmentVariables": [
+                {"name": name, "value": value} for name, value in result.exported_variables.items()
+            ],
             "buildComplete": True,
         }
     )

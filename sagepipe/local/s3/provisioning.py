@@ -9,10 +9,25 @@ from sagepipe.local.core.emulator import REGION
 from sagepipe.local.core.provisioning import ProvisionedResource, Stack
 
 
+def _object_lock(s3: Any, bucket: str, lock: dict[str, Any]) -> None:
+    """CloudFormation's ObjectLockConfiguration is the API's; the retention period arrives resolved as text."""
+    configuration: dict[str, Any] = {"ObjectLockEnabled": lock["ObjectLockEnabled"]}
+    retention = lock.get("Rule", {}).get("DefaultRetention")
+    if retention:
+        configuration["Rule"] = {
+            "DefaultRetention": {key: (value if key == "Mode" else int(value)) for key, value in retention.items()}
+        }
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=configuration)
+
+
 def bucket(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     s3 = p.client("s3")
     name = props.get("BucketName") or p.name(logical_id, lowercase=True, limit=63)
-    s3.create_bucket(Bucket=name)
+    # Object Lock can only be turned on when the bucket is created; CloudFormation's ObjectLockEnabled is the
+    # CreateBucket request's ObjectLockEnabledForBucket (which also turns versioning on).
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=bool(props.get("ObjectLockEnabled", False)))
+    if "ObjectLockConfiguration" in props:
+        _object_lock(s3, name, props["ObjectLockConfiguration"])
     if "VersioningConfiguration" in props:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
     if "BucketEncryption" in props:

@@ -6,11 +6,14 @@ AWS
     a failure file becomes FailureReason, and /opt/ml/model is uploaded as model.tar.gz.
 Locally
     adapter.py records the job in moto's SageMaker and runs it on a thread: the image is the one the local
-    build pushed (sagepipe.local.images), channels come from the emulator's S3, and training.py runs the job
-    with the /opt/ml layout, MaxRuntimeInSeconds, MetricDefinitions and the failure file.
+    build pushed (sagepipe.local.images), channels come from the emulator's S3, and training.py does the
+    platform's part (the /opt/ml layout and config files, the container's environment, MaxRuntimeInSeconds,
+    MetricDefinitions, FailureReason from the failure file, the archives) around the image's own part: the
+    toolkit's `train` entry point, run with SAGEMAKER_BASE_DIR at the job's /opt/ml, runs SAGEMAKER_PROGRAM.
 How it differs
-    A subprocess with this machine's Python (the venv pins the image's packages), no network isolation, no
-    instance; only File mode and S3Prefix channels.
+    A process group with this machine's Python (the venv pins the image's packages, the toolkit included), no
+    network isolation, no instance; local-only variables (no cluster DNS wait, no instance metadata, no
+    installs into the venv); only File mode and S3Prefix channels.
 """
 
 from __future__ import annotations

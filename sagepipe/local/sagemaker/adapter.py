@@ -10,9 +10,10 @@ What this adapter does
     `createTrainingJob` refuses a name that exists (SageMaker never reuses one: ResourceInUse), records
     the job in moto's SageMaker, InProgress, and runs it on a thread: the TrainingImage is resolved in the
     emulator's ECR to the image the local build registered (the code of the built commit), each S3Prefix
-    channel is downloaded from the emulator's S3, and sagepipe.local.sagemaker.training runs the image's
-    SAGEMAKER_PROGRAM with the /opt/ml layout, SM_* variables, hyperparameters, MaxRuntimeInSeconds,
-    MetricDefinitions and failure file. model.tar.gz (and output.tar.gz) are uploaded to
+    channel is downloaded from the emulator's S3, and sagepipe.local.sagemaker.training lays out the job's /opt/ml
+    and runs the image's own entry point, the sagemaker-training toolkit's `train`, which runs SAGEMAKER_PROGRAM
+    with the SM_* variables and hyperparameters as on SageMaker; MaxRuntimeInSeconds, MetricDefinitions and the
+    failure file are applied as SageMaker applies them. model.tar.gz (and output.tar.gz) are uploaded to
     `<S3OutputPath>/<job>/output/`, and moto's job record gets the real status, secondary status and
     transitions, FailureReason, FinalMetricDataList, artifacts and times. `.sync` waits for the job and
     returns DescribeTrainingJob as Step Functions does (timestamps in epoch milliseconds); a Failed or
@@ -20,9 +21,11 @@ What this adapter does
     stops or the task times out, the job is stopped.
 
 How it differs from AWS
-    The program runs with this machine's Python and packages (the venv pins the image's), as a subprocess
-    without network isolation or an instance; billable time is wall time; only File mode and S3Prefix
-    channels are supported, and anything else fails the job with a clear FailureReason.
+    The toolkit and the program run with this machine's Python and packages (the venv pins the image's), as a
+    process group without network isolation or an instance, and local-only variables keep it from waiting on
+    a cluster's DNS, from this machine's instance metadata and from installing into the venv; billable time is
+    wall time; only File mode and S3Prefix channels are supported, and anything else fails the job with a clear
+    FailureReason.
 """
 
 from __future__ import annotations
@@ -138,7 +141,7 @@ def _finish(record: Any, **attributes: Any) -> None:
     record.last_modified_time = datetime.now(UTC)
 
 
-def _run_job(job: LocalJob, record: Any, params: dict[str, Any]) -> None:
+def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -> None:
     from sagepipe.local.sagemaker.training import TrainingRequest, run_training
 
     runtime = context.current()
@@ -165,7 +168,7 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any]) -> None:
         TrainingRequest(
             job_name=name,
             code_dir=image.code_dir,
-            program=image.program,
+            image_environment=image.environment,
             hyperparameters=params.get("HyperParameters", {}),
             channels=channels,
             input_data_config=params.get("InputDataConfig", []),
@@ -176,6 +179,7 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any]) -> None:
             log_path=log_path,
             environment=params.get("Environment", {}),
             cancel=job.cancel,
+            job_arn=job_arn,
         )
     )
     output_path = params["OutputDataConfig"]["S3OutputPath"]
@@ -298,7 +302,9 @@ class SageMakerTask(LocalSyncTask):
             secondary_status_transitions=None,
         )
         job = local_training_jobs().add(LocalJob(name))
-        job.run_in_background(lambda running: _run_job(running, record, params), f"sagemaker-{name}")
+        job.run_in_background(
+            lambda running: _run_job(running, record, params, response["TrainingJobArn"]), f"sagemaker-{name}"
+        )
         fault_injection.after_call(self, env)
         env.stack.append({"TrainingJobArn": response["TrainingJobArn"]})
 

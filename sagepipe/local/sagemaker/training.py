@@ -1,22 +1,28 @@
-"""One SageMaker training job, run locally under the SageMaker training contract.
+"""One SageMaker training job, run locally: the platform's part here, the image's part by the image's own toolkit.
 
-The local runtime's `sagemaker:createTrainingJob.sync` adapter downloads the job's S3 channels, then calls
-`run_training`, which does what a SageMaker training instance and the sagemaker-training toolkit in the
-image would do, without Docker:
+SageMaker prepares an instance, lays out /opt/ml, then starts the image as `docker run <image> train`; in an image
+built on the sagemaker-training toolkit (container/Dockerfile), `train` is the toolkit's console script, which
+derives the SM_* environment from /opt/ml and runs SAGEMAKER_PROGRAM. `run_training` splits the job the same way:
 
-* builds the job's `/opt/ml` tree under `work_dir` (config JSON files, channels, code, model, output);
-* runs `<python> <SAGEMAKER_PROGRAM> --<hyperparameter> <value> ...` in the code directory with the SM_*
-  environment the toolkit exports, in an environment that does not inherit the caller's (no AWS
-  credentials: the real job runs with network isolation);
-* streams stdout and stderr, line by line, into a timestamped log (the job's CloudWatch stream) and applies
-  the job's MetricDefinitions to every line, keeping the last value of each metric;
-* enforces MaxRuntimeInSeconds and StopTrainingJob (SIGTERM to the job's process group, SIGKILL after a grace);
-* turns the exit status and `/opt/ml/output/failure` into the job's status and FailureReason;
-* packs `/opt/ml/model` and `/opt/ml/output/data` into deterministic model.tar.gz and output.tar.gz.
+* the platform (this module) builds the job's /opt/ml tree under `work_dir`, as SageMaker writes it before the
+  container starts: input/config/hyperparameters.json (the request's strings), inputdataconfig.json,
+  resourceconfig.json, input/data/<channel>, empty model/ and output/data/, and the image's /opt/ml/code;
+* the image: the toolkit's `train` runs as the job's process, from the directory that stands for the image's
+  /opt/venv/bin (this machine's venv, which pins the image's packages), with SAGEMAKER_BASE_DIR=<work_dir>/opt/ml
+  (environment.py: "Outside SageMaker, the environment variable SAGEMAKER_BASE_DIR defines the location of the
+  base folder"). It reads the config files, exports SM_*, runs
+  `<python> -- <SAGEMAKER_PROGRAM> --<hyperparameter> <value> ...` in the code directory, and writes
+  output/success or output/failure before exiting 0 or 1, as it does on SageMaker;
+* the platform again: stdout and stderr, line by line, go to a timestamped log (the job's CloudWatch stream) and
+  through the job's MetricDefinitions (last value of each metric); MaxRuntimeInSeconds and StopTrainingJob end the
+  process group (SIGTERM, SIGKILL after a grace); the exit status and output/failure become the job's status and
+  FailureReason; /opt/ml/model and /opt/ml/output/data are packed into deterministic model.tar.gz and
+  output.tar.gz.
 
-The adapter then uploads the archives and records the result in moto. The toolkit behaviour mirrored here
-comes from aws/sagemaker-training-toolkit (environment.py, mapping.py, params.py, process.py, trainer.py,
-files.py); the status vocabulary from the DescribeTrainingJob API reference.
+The container's environment is the image's ENV, TRAINING_JOB_NAME and TRAINING_JOB_ARN, and the request's
+Environment, in a fresh environment that inherits nothing from the caller (no AWS credentials or profiles). A few
+variables exist only locally, because the job shares this machine instead of running in a container of its own:
+SAGEMAKER_BASE_DIR (above) and those of `LOCAL_ONLY_ENVIRONMENT`.
 
 POSIX only: the stop sequence signals a process group.
 """
@@ -49,6 +55,38 @@ NETWORK_INTERFACE_NAME: Final = "eth0"
 INSTANCE_GROUP_NAME: Final = "homogeneousCluster"
 """What SageMaker writes to resourceconfig.json for a job without instance groups."""
 
+ENTRY_POINT: Final = "train"
+"""What SageMaker runs in the image (`docker run <image> train`, "How Amazon SageMaker Runs Your Training Image"):
+the sagemaker-training toolkit's console script (its entry_points.txt: train = sagemaker_training.cli.train:main)."""
+
+BASE_DIR_VARIABLE: Final = "SAGEMAKER_BASE_DIR"
+"""The toolkit's environment.py reads /opt/ml's location from this variable when it is set (BASE_PATH_ENV)."""
+
+LOCAL_ONLY_ENVIRONMENT: Final[Mapping[str, str]] = {
+    # The toolkit waits until every host in resourceconfig.json resolves (entry_point._wait_hostname_resolution,
+    # retried for up to 15 minutes). On SageMaker, algo-1 resolves on the job's network; here there is no such
+    # network. The SageMaker Python SDK's local mode sets this variable for the same reason when its containers
+    # share the host's network (sagemaker-python-sdk, modules/local_core/local_container.py), and the toolkit then
+    # skips the wait.
+    "SM_STUDIO_LOCAL_MODE": "True",
+    # Nothing in the job may find this machine's AWS credentials: no variables or ~/.aws reach it (fresh
+    # environment, HOME of its own), and botocore must not ask this machine's instance metadata service either,
+    # which on an EC2 instance would hand it the instance's role (botocore.utils.IMDSFetcher reads this variable).
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # The image is this machine's venv, so nothing may be installed into it, while the toolkit pip-installs a
+    # requirements.txt or setup.py found in /opt/ml/code. pip reads every option from PIP_<OPTION> too: dry runs
+    # only, without an index, and without pip's configuration files (PIP_CONFIG_FILE=os.devnull disables them
+    # all). A requirement the venv meets passes; one it lacks fails the job as InstallRequirementsError, as it
+    # fails a job with network isolation (the pipeline's Train state sets EnableNetworkIsolation) on SageMaker.
+    "PIP_DRY_RUN": "1",
+    "PIP_NO_INDEX": "1",
+    "PIP_CONFIG_FILE": os.devnull,
+}
+
+_IMAGE_PATH_VARIABLES: Final = frozenset({"PATH", "HOME"})
+"""Image ENV entries that name places in the image's filesystem: the local job keeps its own (its PATH starts with
+the directory standing for the image's bin)."""
+
 FAILURE_REASON_LIMIT: Final = 1024
 """DescribeTrainingJob's FailureReason holds at most 1024 characters (API reference)."""
 
@@ -70,23 +108,6 @@ STATUS_MESSAGES: Final[Mapping[str, str]] = {
     "MaxRuntimeExceeded": "Training job runtime exceeded MaxRuntimeInSeconds provided",
 }
 
-# Hyperparameters the toolkit keeps for itself (params.SAGEMAKER_HYPERPARAMETERS): they never reach the
-# program's command line, nor SM_HPS. Every other `sagemaker_*` one is a "framework parameter".
-_SAGEMAKER_HYPERPARAMETERS: Final = frozenset(
-    {
-        "sagemaker_program",
-        "sagemaker_submit_directory",
-        "sagemaker_enable_cloudwatch_metrics",
-        "sagemaker_region",
-        "sagemaker_container_log_level",
-        "sagemaker_job_name",
-        "default_user_module_name",
-        "_tuning_objective_metric",
-        "sagemaker_s3_output",
-    }
-)
-_SAGEMAKER_PREFIX: Final = "sagemaker_"
-_DEFAULT_LOG_LEVEL: Final = 20  # logging.INFO, the toolkit's default
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]+")  # CreateTrainingJob's ChannelName pattern; also keeps paths safe
 
 # CloudWatch Logs rejects events over 256 KB; a longer line (a progress bar without newlines) is split.
@@ -97,7 +118,8 @@ _LOG_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class TrainingRequestError(ValueError):
-    """The request itself is malformed (what CreateTrainingJob would reject); no job was run."""
+    """The request itself is malformed (what CreateTrainingJob would reject, or what the local runtime cannot
+    honour, such as a missing toolkit); no job was run."""
 
 
 # ---------------------------------------------------------------- request and result
@@ -108,8 +130,9 @@ class TrainingRequest:
     job_name: str
     code_dir: Path
     """What the image has in /opt/ml/code (train.py etc.)."""
-    program: str
-    """SAGEMAKER_PROGRAM, e.g. "train.py" (an Environment entry SAGEMAKER_PROGRAM overrides it, as in the image)."""
+    image_environment: Mapping[str, str]
+    """The image's ENV (container/Dockerfile's final stage): SAGEMAKER_PROGRAM names the program the toolkit runs
+    (CreateTrainingJob's Environment can override it, as `docker run -e` overrides ENV)."""
     hyperparameters: Mapping[str, str]
     """As in CreateTrainingJob: every value a string."""
     channels: Mapping[str, Path]
@@ -128,15 +151,22 @@ class TrainingRequest:
     """The job's log, like its CloudWatch stream algo-1-<ts>: one `<UTC timestamp> <message>` line per event."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """CreateTrainingJob Environment."""
-    python: str = sys.executable
+    image_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    """What stands for the image's /opt/venv/bin: the directory holding the toolkit's `train` script, first on the
+    job's PATH. By default this interpreter's, the dev venv, which pins the image's packages."""
     cancel: threading.Event | None = None
     """Set => StopTrainingJob."""
     training_input_mode: str = "File"
     """AlgorithmSpecification.TrainingInputMode, the default of each channel's InputMode."""
     job_arn: str | None = None
-    """Exported as TRAINING_JOB_ARN when given, as SageMaker does."""
+    """Exported as TRAINING_JOB_ARN when given, as SageMaker does (the SageMaker Experiments SDK, smexperiments
+    _environment.py, tells a training job by this variable)."""
     stop_grace_seconds: float = 5.0
     """Between SIGTERM and SIGKILL. SageMaker allows 120 s; locally a short grace keeps stops quick."""
+
+    @property
+    def entry_point(self) -> Path:
+        return self.image_bin / ENTRY_POINT
 
 
 @dataclass(frozen=True)
@@ -149,21 +179,22 @@ class TrainingResult:
     final_metrics: tuple[dict[str, Any], ...]
     """FinalMetricDataList: [{"MetricName", "Value" (float), "Timestamp" (datetime)}], last value per metric."""
     model_archive: Path | None
-    """model.tar.gz of /opt/ml/model, whenever the program was started (SageMaker uploads what the model dir
+    """model.tar.gz of /opt/ml/model, whenever the entry point was started (SageMaker uploads what the model dir
     holds, for stopped jobs too)."""
     output_archive: Path | None
     """output.tar.gz of /opt/ml/output/data; None if that directory is empty."""
     exit_code: int | None
-    """The program's exit status; negative when a signal ended it; None if it never ran or could not be reaped."""
+    """The entry point's (the toolkit's `train`) exit status, not the program's: the toolkit exits 1 whatever
+    status the program failed with. Negative when a signal ended it; None if it never ran or could not be reaped."""
     start_time: datetime
     end_time: datetime
     secondary_status_transitions: tuple[dict[str, Any], ...]
     """Like DescribeTrainingJob's: Status, StartTime, EndTime, StatusMessage."""
     log_path: Path
     training_start_time: datetime | None = None
-    """TrainingStartTime: when the program was started."""
+    """TrainingStartTime: when the entry point was started."""
     training_end_time: datetime | None = None
-    """TrainingEndTime: when the program ended."""
+    """TrainingEndTime: when the entry point ended."""
 
 
 # ---------------------------------------------------------------- metrics
@@ -342,10 +373,6 @@ class _Layout:
         return self.output / "data"
 
     @property
-    def output_intermediate(self) -> Path:
-        return self.output / "intermediate"
-
-    @property
     def failure_file(self) -> Path:
         return self.output / "failure"
 
@@ -384,9 +411,12 @@ def _resource_config_file(request: TrainingRequest) -> dict[str, Any]:
 def _validate(request: TrainingRequest) -> None:
     if not (math.isfinite(request.max_runtime_seconds) and request.max_runtime_seconds > 0):
         raise TrainingRequestError(f"max_runtime_seconds must be a positive number, got {request.max_runtime_seconds}")
-    program = Path(request.environment.get("SAGEMAKER_PROGRAM", request.program))
-    if not program.parts or program.is_absolute() or ".." in program.parts:
-        raise TrainingRequestError(f"the program must be a relative path inside the code directory, got {program}")
+    if not (request.entry_point.is_file() and os.access(request.entry_point, os.X_OK)):
+        raise TrainingRequestError(
+            f"the image's entry point `{ENTRY_POINT}` is not in {request.image_bin}: the local SageMaker runs the "
+            "sagemaker-training toolkit's console script, as the image does; install the version "
+            "container/requirements-toolkit.txt pins (make venv does)"
+        )
     if not request.code_dir.is_dir():
         raise TrainingRequestError(f"the code directory {request.code_dir} does not exist")
     configured = []
@@ -420,7 +450,8 @@ def _prepare(request: TrainingRequest, layout: _Layout) -> None:
     """The Downloading phase: config files, channel data and code, where the container expects them."""
     for directory in (layout.input_config, layout.input_data, layout.model, layout.output_data):
         directory.mkdir(parents=True)
-    # SageMaker passes the hyperparameters exactly as in the request: a JSON object of strings.
+    # SageMaker passes the hyperparameters exactly as in the request: a JSON object of strings (the toolkit then
+    # JSON-decodes each value: "200" becomes 200, "0.10" becomes 0.1).
     _write_json(layout.input_config / "hyperparameters.json", dict(request.hyperparameters))
     _write_json(layout.input_config / "inputdataconfig.json", _input_data_config_file(request))
     _write_json(layout.input_config / "resourceconfig.json", _resource_config_file(request))
@@ -430,192 +461,29 @@ def _prepare(request: TrainingRequest, layout: _Layout) -> None:
     shutil.copytree(request.code_dir, layout.code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-# ---------------------------------------------------------------- the toolkit's environment
+def container_environment(request: TrainingRequest, layout_root: Path) -> dict[str, str]:
+    """The environment the job's container starts with; the toolkit adds SM_* and PYTHONPATH for the program.
 
-
-def _decode_hyperparameter(value: str) -> Any:
-    # environment.read_hyperparameters: each value is JSON-decoded when it can be, else kept as the string.
-    try:
-        return json.loads(value)
-    except (ValueError, TypeError):
-        return value
-
-
-def _env_value(value: Any) -> str:
-    # mapping.to_env_vars: strings as they are, None as "", everything else as compact, key-sorted JSON.
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def _cmd_args(hyperparameters: Mapping[str, Any]) -> list[str]:
-    """mapping.to_cmd_args: `--name value` sorted by name (`-n` for one-letter names), values as str()."""
-    args: list[str] = []
-    for key in sorted(hyperparameters):
-        value = hyperparameters[key]
-        name = "" if not key else f"--{key}" if len(key) > 1 else f"-{key}"
-        if isinstance(value, Mapping):
-            text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
-        else:
-            text = "" if value is None else str(value)
-        args += [name, text]
-    return args
-
-
-@dataclass(frozen=True)
-class _Invocation:
-    command: list[str]
-    environment: dict[str, str]
-    sm_variables: dict[str, str]
-    training_env: dict[str, Any]
-
-
-def _invocation(request: TrainingRequest, layout: _Layout) -> _Invocation:
-    """The command and environment that the toolkit's `train` entry point would give the program."""
-    program = request.environment.get("SAGEMAKER_PROGRAM", request.program)
-    decoded = {key: _decode_hyperparameter(value) for key, value in request.hyperparameters.items()}
-    reserved = {
-        key: value
-        for key, value in decoded.items()
-        if key in _SAGEMAKER_HYPERPARAMETERS or key.startswith(_SAGEMAKER_PREFIX)
-    }
-    hyperparameters = {key: value for key, value in decoded.items() if key not in reserved}
-    framework_params = {key: value for key, value in reserved.items() if key not in _SAGEMAKER_HYPERPARAMETERS}
-    log_level = reserved.get("sagemaker_container_log_level", _DEFAULT_LOG_LEVEL)
-    resource_config = _resource_config_file(request)
-    input_data_config = _input_data_config_file(request)
-    channel_dirs = {name: str(layout.input_data / name) for name in input_data_config}
-    instance_group = resource_config["instance_groups"][0]
-    user_args = _cmd_args(hyperparameters)
-    module_name = program.removesuffix(".py")
-    num_cpus = os.cpu_count() or 1
-
-    # environment.Environment's properties, which the toolkit exports whole as SM_TRAINING_ENV.
-    training_env: dict[str, Any] = {
-        "additional_framework_parameters": framework_params,
-        "channel_input_dirs": channel_dirs,
-        "current_host": CURRENT_HOST,
-        "current_instance_group": INSTANCE_GROUP_NAME,
-        "current_instance_group_hosts": [CURRENT_HOST],
-        "current_instance_type": resource_config["current_instance_type"],
-        "distribution_hosts": [],
-        "distribution_instance_groups": [],
-        "framework_module": None,
-        "hosts": [CURRENT_HOST],
-        "hyperparameters": hyperparameters,
-        "input_config_dir": str(layout.input_config),
-        "input_data_config": input_data_config,
-        "input_dir": str(layout.input),
-        "instance_groups": [INSTANCE_GROUP_NAME],
-        "instance_groups_dict": {INSTANCE_GROUP_NAME: instance_group},
-        "is_hetero": False,
-        "is_master": True,
-        "is_modelparallel_enabled": None,
-        "is_smddpmprun_installed": False,
-        "is_smddprun_installed": False,
-        "job_name": request.job_name,
-        "log_level": log_level,
-        "master_hostname": CURRENT_HOST,
-        "model_dir": str(layout.model),
-        "module_dir": str(layout.code),
-        "module_name": module_name,
-        "network_interface_name": NETWORK_INTERFACE_NAME,
-        "num_cpus": num_cpus,
-        "num_gpus": 0,
-        "num_neurons": 0,
-        "output_data_dir": str(layout.output_data),
-        "output_dir": str(layout.output),
-        "output_intermediate_dir": str(layout.output_intermediate),
-        "resource_config": resource_config,
-        "topology": [],
-        "user_entry_point": program,
-    }
-    # Environment.to_env_vars: each key becomes SM_<KEY>, upper-cased as is (SM_HP_BATCH-SIZE keeps its dash).
-    exported: dict[str, Any] = {
-        "hosts": [CURRENT_HOST],
-        "network_interface_name": NETWORK_INTERFACE_NAME,
-        "hps": hyperparameters,
-        "user_entry_point": program,
-        "framework_params": framework_params,
-        "resource_config": resource_config,
-        "input_data_config": input_data_config,
-        "output_data_dir": str(layout.output_data),
-        "channels": sorted(channel_dirs),
-        "current_host": CURRENT_HOST,
-        "current_instance_type": resource_config["current_instance_type"],
-        "current_instance_group": INSTANCE_GROUP_NAME,
-        "current_instance_group_hosts": [CURRENT_HOST],
-        "instance_groups": [INSTANCE_GROUP_NAME],
-        "instance_groups_dict": {INSTANCE_GROUP_NAME: instance_group},
-        "distribution_instance_groups": [],
-        "is_hetero": False,
-        "module_name": module_name,
-        "log_level": log_level,
-        "framework_module": None,
-        "input_dir": str(layout.input),
-        "input_config_dir": str(layout.input_config),
-        "output_dir": str(layout.output),
-        "num_cpus": num_cpus,
-        "num_gpus": 0,
-        "num_neurons": 0,
-        "model_dir": str(layout.model),
-        "module_dir": str(layout.code),
-        "training_env": training_env,
-        "user_args": user_args,
-        "output_intermediate_dir": str(layout.output_intermediate),
-    }
-    exported |= {f"channel_{name}": path for name, path in channel_dirs.items()}
-    exported |= {f"hp_{key}": value for key, value in hyperparameters.items()}
-    sm_variables = {f"SM_{key.upper()}": _env_value(value) for key, value in exported.items()}
-
-    # A fresh environment, layered as in the container: the platform's variables, the image's ENV, the
-    # request's Environment (docker run -e wins over ENV), then what the toolkit exports (it wins over all).
-    # Nothing comes from the caller: no AWS credentials, profiles or endpoints reach the job. HOME is the job's
-    # own, so ~/.aws/credentials is out of reach too.
-    environment = {
-        "PATH": os.pathsep.join([str(Path(request.python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+    Layered as in the container: defaults, the image's ENV, what SageMaker sets (TRAINING_JOB_NAME,
+    TRAINING_JOB_ARN), the request's Environment (`docker run -e` wins over ENV), then the local-only variables,
+    which nothing may override. Nothing comes from the caller: no AWS credentials, profiles or endpoints reach the
+    job, and its HOME is its own, so ~/.aws is out of reach too.
+    """
+    image = {name: value for name, value in request.image_environment.items() if name not in _IMAGE_PATH_VARIABLES}
+    return {
+        "PATH": os.pathsep.join([str(request.image_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(request.work_dir / "home"),
         "LANG": "C.UTF-8",
+        **image,
         "TRAINING_JOB_NAME": request.job_name,
         **({"TRAINING_JOB_ARN": request.job_arn} if request.job_arn else {}),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "SAGEMAKER_PROGRAM": program,
         **request.environment,
-        "CURRENT_HOST": CURRENT_HOST,
-        "SAGEMAKER_JOB_NAME": _env_value(reserved.get("sagemaker_job_name", "")),
-        "SAGEMAKER_REGION": _env_value(reserved.get("sagemaker_region", "")),
-        **sm_variables,
-        # The toolkit sets PYTHONPATH to its own sys.path, which starts with the code directory.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(layout.code), request.environment.get("PYTHONPATH", "")])),
-        # Forced even over the request's Environment: without it, lines reach the log (and metrics) late, and
-        # whatever is buffered when the job is stopped is lost.
-        "PYTHONUNBUFFERED": "1",
+        BASE_DIR_VARIABLE: str(layout_root),
+        **LOCAL_ONLY_ENVIRONMENT,
     }
-    return _Invocation(
-        command=[request.python, program, *user_args],
-        environment=environment,
-        sm_variables=sm_variables,
-        training_env=training_env,
-    )
 
 
-def _log_invocation(log: _JobLog, invocation: _Invocation) -> None:
-    # What the toolkit's log_script_invocation prints before running the script; SM_* only, never the
-    # request's Environment, which may hold secrets.
-    log.emit("sagemaker-training-toolkit INFO     Invoking user script")
-    log.emit("Training Env:")
-    log.emit(json.dumps(invocation.training_env, indent=4, sort_keys=True))
-    log.emit("Environment variables:")
-    for name, value in invocation.sm_variables.items():
-        log.emit(f"{name}={value}")
-    log.emit(f"PYTHONPATH={invocation.environment['PYTHONPATH']}")
-    log.emit("Invoking script with the following command:")
-    log.emit(" ".join(invocation.command))
-
-
-# ---------------------------------------------------------------- running the program
+# ---------------------------------------------------------------- running the entry point
 
 
 @dataclass(frozen=True)
@@ -632,23 +500,24 @@ class _Execution:
 _STOP_OF: Final[dict[process.Interruption, str]] = {"cancelled": "Stopped", "deadline": "MaxRuntimeExceeded"}
 
 
-def _execute(
-    request: TrainingRequest, command: Sequence[str], env: Mapping[str, str], layout: _Layout, log: _JobLog
-) -> _Execution:
+def _execute(request: TrainingRequest, env: Mapping[str, str], layout: _Layout, log: _JobLog) -> _Execution:
     started = _now()
-    # Counted from the start of the Training phase; StopTrainingJob (cancel) and the limit both stop the program
+    # Counted from the start of the Training phase; StopTrainingJob (cancel) and the limit both stop the job
     # as SageMaker does: SIGTERM, then SIGKILL after the grace period.
     supervisor = process.Supervisor.for_seconds(
         request.max_runtime_seconds, request.cancel, grace_seconds=request.stop_grace_seconds
     )
     try:
-        program = supervisor.start(command, cwd=layout.code, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The image's WORKDIR is /opt/ml/code (the toolkit runs the program there whatever the working directory).
+        entry_point = supervisor.start(
+            [str(request.entry_point)], cwd=layout.code, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     except OSError as error:
         return _Execution(exit_code=None, stop=None, started=started, ended=_now(), launch_error=str(error))
 
     readers = [
         (threading.Thread(target=_pump, args=(stream, log), name=f"{request.job_name}-{name}", daemon=True), stream)
-        for name, stream in (("stdout", program.stdout), ("stderr", program.stderr))
+        for name, stream in (("stdout", entry_point.stdout), ("stderr", entry_point.stderr))
         if stream is not None
     ]
     for reader, _ in readers:
@@ -662,10 +531,10 @@ def _execute(
         log.emit(f"Stopping the training job ({reason}): sending SIGTERM")
 
     def on_kill() -> None:
-        log.emit(f"The program did not exit within {request.stop_grace_seconds:g} s of SIGTERM; sending SIGKILL")
+        log.emit(f"The job did not exit within {request.stop_grace_seconds:g} s of SIGTERM; sending SIGKILL")
 
     # The container is torn down when its main process ends: whatever the program left running goes too.
-    why = supervisor.supervise(program, on_interrupt=on_interrupt, on_kill=on_kill)
+    why = supervisor.supervise(entry_point, on_interrupt=on_interrupt, on_kill=on_kill)
     ended = _now()
     for reader, stream in readers:
         reader.join(timeout=_READER_JOIN_SECONDS)
@@ -675,7 +544,7 @@ def _execute(
         if not reader.is_alive():
             stream.close()
     return _Execution(
-        exit_code=program.returncode,
+        exit_code=entry_point.returncode,
         stop=_STOP_OF[why] if why is not None else None,
         started=started,
         ended=ended,
@@ -728,28 +597,23 @@ def _has_entries(directory: Path) -> bool:
 # ---------------------------------------------------------------- failure reasons
 
 
-def _toolkit_failure_text(exit_code: int, command: Sequence[str]) -> str:
-    """What the toolkit writes to the failure file when the script exits non-zero (ExecuteUserScriptError).
+def _failure_reason(layout: _Layout, execution: _Execution) -> str:
+    """FailureReason of a Failed job: the failure file's first 1024 characters, else the container's exit code.
 
-    The toolkit runs the script without capturing stderr, so ErrorMessage is empty; 137 gets its ExtraInfo.
+    The toolkit writes the failure file itself when the program fails without one (and keeps the program's own).
+    Without a file, SageMaker reports the exit code alone ("AlgorithmError: , exit code: 1", as real jobs show);
+    a container ended by a signal exits 128 + its number.
     """
-    lines = ["ExecuteUserScriptError:", f"ExitCode {exit_code}", 'ErrorMessage ""']
-    if exit_code == 137:
-        lines.append('ExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"')
-    lines.append(f'Command "{" ".join(command)}"')
-    return "\n".join(lines)
-
-
-def _write_failure_file(layout: _Layout, text: str) -> None:
-    # files.write_failure_file: only when the program did not write its own.
-    if not layout.failure_file.exists():
-        layout.failure_file.write_text(text, encoding="utf-8")
-
-
-def _failure_reason(layout: _Layout) -> str:
-    with layout.failure_file.open(encoding="utf-8", errors="replace") as handle:
-        text = handle.read(FAILURE_REASON_LIMIT)
-    return (ALGORITHM_ERROR_PREFIX + text.rstrip())[:FAILURE_REASON_LIMIT]
+    if layout.failure_file.is_file():
+        with layout.failure_file.open(encoding="utf-8", errors="replace") as handle:
+            text = handle.read(FAILURE_REASON_LIMIT)
+        return (ALGORITHM_ERROR_PREFIX + text.rstrip())[:FAILURE_REASON_LIMIT]
+    if execution.launch_error is not None:
+        return f"{ALGORITHM_ERROR_PREFIX}cannot run the image's entry point {ENTRY_POINT}: {execution.launch_error}"
+    if execution.exit_code is None:
+        return f"{ALGORITHM_ERROR_PREFIX}the job's process could not be reaped after SIGKILL"
+    code = execution.exit_code if execution.exit_code >= 0 else 128 - execution.exit_code
+    return f"{ALGORITHM_ERROR_PREFIX}, exit code: {code}"
 
 
 # ---------------------------------------------------------------- the job
@@ -794,7 +658,7 @@ def run_training(request: TrainingRequest) -> TrainingResult:
         _prepare(request, layout)
         (request.work_dir / "home").mkdir(exist_ok=True)
         if _cancelled(request):
-            # Stopped before the program ran: nothing to upload.
+            # Stopped before the image ran: nothing to upload.
             transitions.enter("Stopping")
             return _finish(
                 request,
@@ -809,52 +673,14 @@ def run_training(request: TrainingRequest) -> TrainingResult:
             )
 
         transitions.enter("Training")
-        invocation = _invocation(request, layout)
-        program_path = layout.code / invocation.environment["SAGEMAKER_PROGRAM"]
-        if not program_path.is_file():
-            present = ", ".join(sorted(path.name for path in layout.code.iterdir())) or "nothing"
-            text = (
-                f"ExecuteUserScriptError: the entry point {program_path.name} (SAGEMAKER_PROGRAM) does not exist in "
-                f"the code directory {layout.code}, which holds: {present}"
-            )
-            log.emit(f"sagemaker-training-toolkit ERROR    {text}")
-            _write_failure_file(layout, text)
-            transitions.enter("Uploading")
-            model = _model_archive(request, layout)
-            return _finish(
-                request,
-                log,
-                transitions=transitions,
-                start_time=start_time,
-                status="Failed",
-                secondary="Failed",
-                execution=None,
-                model_archive=model,
-                layout=layout,
-            )
-
-        _log_invocation(log, invocation)
-        execution = _execute(request, invocation.command, invocation.environment, layout, log)
+        log.emit(f"sagepipe local runtime: starting the image's entry point: {ENTRY_POINT} ({request.entry_point})")
+        execution = _execute(request, container_environment(request, layout.root), layout, log)
         if execution.stop is not None:
             transitions.enter("Stopping", execution.stop_requested)
             status, secondary = "Stopped", execution.stop
         elif execution.exit_code == 0:
-            log.emit("sagemaker-training-toolkit INFO     Reporting training SUCCESS")
-            # files.write_success_file: SageMaker's documented success marker.
-            (layout.output / "success").write_text("", encoding="utf-8")
             status = secondary = "Completed"
         else:
-            if execution.launch_error is not None:
-                _write_failure_file(
-                    layout,
-                    f'ExecuteUserScriptError:\nErrorMessage "{execution.launch_error}"\n'
-                    f'Command "{" ".join(invocation.command)}"',
-                )
-            elif execution.exit_code is not None:
-                _write_failure_file(layout, _toolkit_failure_text(execution.exit_code, invocation.command))
-            else:
-                _write_failure_file(layout, "ExecuteUserScriptError: the program could not be reaped after SIGKILL")
-            log.emit("sagemaker-training-toolkit ERROR    Reporting training FAILURE")
             status = secondary = "Failed"
 
         transitions.enter("Uploading")
@@ -898,8 +724,8 @@ def _finish(
             output_archive = request.work_dir / "artifacts" / "output.tar.gz"
             _archive(layout.output_data, output_archive)
         # Only a Failed job has a FailureReason; a stopped one has none even if the program left a failure file.
-        if status == "Failed" and layout.failure_file.is_file():
-            failure_reason = _failure_reason(layout)
+        if status == "Failed" and execution is not None:
+            failure_reason = _failure_reason(layout, execution)
     log.emit(f"sagepipe local runtime: training job {request.job_name} {secondary}")
     end_time = _now()
     transitions.enter(secondary, end_time)
