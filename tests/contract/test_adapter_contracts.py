@@ -55,6 +55,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from sagepipe.local import codebuild, sagemaker
 from sagepipe.local.codebuild import adapter as codebuild_sync
 from sagepipe.local.core import context as runtime_context
+from sagepipe.local.core import jsonpath_cache
 from sagepipe.local.core.moto_internals import Internal, original_attribute
 from sagepipe.local.dynamodb import atomic as dynamodb_atomic
 from sagepipe.local.eventbridge import targets as eventbridge_targets
@@ -1365,3 +1366,49 @@ def test_moto_components_do_nothing_once_their_frame_has_ended() -> None:
     assert "if env.is_running():" in source, (
         "moto's EvalComponent.eval now evaluates in ended frames; re-check _sync_task._eval_integration_pattern"
     )
+
+
+# ----------------------------------------------------------------------------------------------- jsonpath_cache
+
+
+def test_moto_parses_jsonpath_on_every_use_and_leaves_the_expression_as_it_was() -> None:
+    """The gap jsonpath_cache closes: moto parses ResultPath, JSONPath reads and InputTransformer paths on every
+    use; sharing one parse is faithful because moto's uses (find, update_or_create) do not change it."""
+    from moto.events.utils import EventTemplateParser
+
+    result_path = importlib.import_module(jsonpath_cache.RESULT_PATH_MODULE)
+    json_path = importlib.import_module(jsonpath_cache.JSON_PATH_MODULE)
+    assert "result_expr = parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath._eval_body)
+    assert "input_expr = parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "from jsonpath_ng.ext import parse" in inspect.getsource(EventTemplateParser.parse), (
+        "moto's EventBridge no longer imports jsonpath_ng.ext.parse when it runs; re-check jsonpath_cache"
+    )
+    extended = original_attribute(importlib.import_module(jsonpath_cache.EXTENDED_MODULE), "parse")
+    expression = extended("$.detail.object.key")
+    before = repr(expression)
+    document = {"detail": {"object": {"key": "a.csv"}}}
+    assert [match.value for match in expression.find(document)] == ["a.csv"]
+    expression.update_or_create({}, "b.csv")
+    assert repr(expression) == before
+    assert [match.value for match in expression.find(document)] == ["a.csv"]
+
+
+def test_jsonpath_cache_parses_each_text_once_per_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Given a running runtime, the same text gives the same parsed expression and another text another one;
+    without a runtime, every call parses."""
+    calls: list[str] = []
+
+    def counting_parse(path: str) -> Any:
+        calls.append(path)
+        return object()
+
+    cached = jsonpath_cache._cached("test", counting_parse)
+    monkeypatch.setattr(runtime_context, "_current", None)
+    assert cached("$") is not cached("$")
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    calls.clear()
+    first = cached("$.detail")
+    assert cached("$.detail") is first
+    assert cached("$.other") is not first
+    assert calls == ["$.detail", "$.other"]
