@@ -36,9 +36,7 @@ JSON_PATH_MODULE: Final = "moto.stepfunctions.parser.asl.utils.json_path"
 EXTENDED_MODULE: Final = "jsonpath_ng.ext"
 
 MOTO_INTERNALS: Final = (
-    Internal(
-        f"{RESULT_PATH_MODULE}:parse", why="ResultPath parses its path (jsonpath_ng.parse) on every evaluation"
-    ),
+    Internal(f"{RESULT_PATH_MODULE}:parse", why="ResultPath parses its path (jsonpath_ng.parse) on every evaluation"),
     Internal(
         f"{JSON_PATH_MODULE}:parse",
         why="the engine's JSONPath reads parse their path (jsonpath_ng.ext.parse) on every evaluation",
