@@ -89,19 +89,26 @@ checkov: translate $(CHECKOV_VENV)/bin/.installed ## checkov on the SAM and tran
 	  -f template.yaml -f $(BUILD_DIR)/template.all-features.yaml \
 	  -f $(BUILD_DIR)/translated.json -f $(BUILD_DIR)/translated.all-features.json
 
+# pytest-xdist: one worker per core (PYTEST_WORKERS=1 runs in one process), each worker with its own emulator
+# (tests/local/conftest.py), port and temporary directories; --dist loadgroup keeps each xdist_group (the scenarios
+# sharing a provisioned stack) on one worker and hands out the other tests one by one.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+
 .PHONY: pytest
-pytest: venv system-deps ## The test suite (unit, static, contract, local end to end)
-	$(BIN)/pytest
+pytest: venv system-deps ## The test suite (unit, static, contract, local end to end), in parallel
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+.PHONY: test-fast
+test-fast: lint ## The inner loop: lint, and every test except the end-to-end tier (marker e2e)
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
 .PHONY: test
 test: lint pytest validate checkov build ## Every check, as CI runs them
 
 .PHONY: bench
-bench: venv ## Print the measured figures quoted in the README
-	$(BIN)/python bench/local_e2e.py
-	$(BIN)/python bench/jsonata_eval.py
-	$(BIN)/python bench/trigger_storm.py
-	$(BIN)/python bench/runs_queries.py
+bench: venv ## Print the measured figures quoted in the README (every script in bench/)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
 .PHONY: clean
 clean: ## Remove build output and local run state (keeps the virtual environments)

@@ -79,9 +79,14 @@ class TemplateError(ValueError):
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """Parse a CloudFormation YAML template, turning short-form tags (!Ref, !Sub, ...) into their long form."""
+    return parse_template(path.read_text(encoding="utf-8"), path)
+
+
+def parse_template(text: str, path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """`load_template` of a template's text (`path` names it in errors)."""
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse(path.read_text(encoding="utf-8"))
+    template = yaml_parse(text)
     if not isinstance(template, dict) or "Resources" not in template:
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
     return template

@@ -12,11 +12,13 @@ error, never a silent skip.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import secrets
 import string
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ from sagepipe.local.eventbridge import provisioning as eventbridge
 from sagepipe.local.lambda_ import provisioning as lambda_
 from sagepipe.local.s3 import provisioning as s3
 from sagepipe.local.stepfunctions import provisioning as stepfunctions
-from sagepipe.template import PROJECT_ROOT, load_template, translate
+from sagepipe.template import PROJECT_ROOT, definition_path, parse_template, state_machines, translate
 
 apply_substitutions = stepfunctions.apply_substitutions
 
@@ -164,6 +166,8 @@ class _Provisioner:
     parameters: dict[str, Any]
     created: dict[str, ProvisionedResource] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
+    """One client per service for the whole run (one thread creates the stack; building a client costs ms)."""
 
     def __post_init__(self) -> None:
         self.resolver = Resolver(
@@ -188,7 +192,9 @@ class _Provisioner:
         return resource.attributes[name]
 
     def client(self, service: str) -> Any:
-        return self.emulator.client(service)
+        if service not in self._clients:
+            self._clients[service] = self.emulator.client(service)
+        return self._clients[service]
 
     def name(self, logical_id: str, *, lowercase: bool = False, limit: int = 64) -> str:
         return physical_name(self.stack_name, logical_id, lowercase=lowercase, limit=limit)
@@ -372,6 +378,45 @@ _HANDLERS: Final[Mapping[str, Handler]] = {
 }
 
 
+_MAX_TRANSLATIONS: Final = 16
+
+
+@dataclass
+class Translations:
+    """The runtime's memo of template parses and translations. Both depend only on text (template.yaml's, and
+    each state machine's definition file's) and parameters, so a test that provisions the stack again, after a
+    reset, does not parse and translate again; a changed file is a new key."""
+
+    parsed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    translated: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def translated_template(path: Path, parameters: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(The SAM template as load_template parses it, its translation as translate makes it), fresh copies of
+    what the memo keeps."""
+    memo = context.current().memo(Translations)
+    text = path.read_text(encoding="utf-8")
+    with memo.lock:
+        parsed = memo.parsed.get(text)
+    if parsed is None:
+        parsed = parse_template(text, path)
+        with memo.lock:
+            memo.parsed = {text: parsed}  # only the latest text: an edited template makes the old one useless
+    definitions = [path.read_text(encoding="utf-8") for path in map(definition_path, state_machines(parsed).values())]
+    key = (text, json.dumps(dict(parameters), sort_keys=True), *definitions)
+    with memo.lock:
+        found = memo.translated.get(key)
+    if found is None:
+        sam_template = copy.deepcopy(parsed)
+        found = (sam_template, translate(sam_template, parameters))
+        with memo.lock:
+            if len(memo.translated) >= _MAX_TRANSLATIONS:
+                memo.translated.pop(next(iter(memo.translated)))
+            memo.translated[key] = found
+    return copy.deepcopy(found[0]), copy.deepcopy(found[1])
+
+
 def provision(
     emulator: Emulator,
     *,
@@ -381,9 +426,8 @@ def provision(
     repository: Path | None = None,
 ) -> LocalStack:
     """Create the template's stack in a running emulator. `repository` is the git repository builds use."""
-    sam_template = load_template(project_root / "template.yaml")
     chosen = {**LOCAL_DEFAULT_PARAMETERS, **(parameters or {})}
-    translated = translate(sam_template, chosen)
+    sam_template, translated = translated_template(project_root / "template.yaml", chosen)
     values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | chosen
     runtime = context.current()
     runtime.repository = repository or project_root

@@ -39,6 +39,8 @@ from sagepipe.template import PROJECT_ROOT
 
 POLL_SECONDS: Final = 0.05
 IDLE_POLL_SECONDS: Final = 0.25
+PROGRESS_POLL_SECONDS: Final = 0.25
+"""How often `follow` reads the history to report progress (the status is polled every POLL_SECONDS)."""
 PUT_EVENTS_BATCH: Final = 10
 """PutEvents takes at most 10 entries."""
 DEFAULT_RUN_TIMEOUT_SECONDS: Final = 900.0
@@ -340,10 +342,12 @@ class LocalPipeline:
         description: dict[str, Any] = {}
         history: list[dict[str, Any]] = []
 
-        def ended() -> bool:
-            nonlocal seen, description, history
-            description = sfn.describe_execution(executionArn=execution_arn)
+        next_history = 0.0
+
+        def report_progress() -> None:
+            nonlocal seen, history, next_history
             history = self._history(sfn, execution_arn)
+            next_history = time.monotonic() + PROGRESS_POLL_SECONDS
             for event in history[seen:]:
                 progress = _describe_event(event, {})
                 if progress is None or on_progress is None:
@@ -358,10 +362,21 @@ class LocalPipeline:
                 else:
                     on_progress(progress)
             seen = len(history)
-            return description["status"] in TERMINAL
+
+        def ended() -> bool:
+            nonlocal description
+            # The status alone is cheap; the history (every event, serialised by moto) is read for progress at a
+            # slower pace, and once at the end.
+            description = sfn.describe_execution(executionArn=execution_arn)
+            done = description["status"] in TERMINAL
+            if on_progress is not None and (done or time.monotonic() >= next_history):
+                report_progress()
+            return done
 
         if not poll_until(ended, timeout=timeout, interval=POLL_SECONDS):
             raise RunError(f"{execution_arn} did not finish within {timeout:.0f} s")
+        if on_progress is None:
+            history = self._history(sfn, execution_arn)
         output = json.loads(description["output"]) if description.get("output") else None
         return RunResult(
             execution_arn=execution_arn,

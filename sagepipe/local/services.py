@@ -24,11 +24,12 @@ from sagepipe.local import (
     sagemaker,
     stepfunctions,
 )
-from sagepipe.local.core import server_dispatch
+from sagepipe.local.core import jsonpath_cache, server_dispatch
 from sagepipe.local.core.emulator import Emulator
 
 ADAPTER_MODULES: Final = (
     "sagepipe.local.core.server_dispatch",
+    "sagepipe.local.core.jsonpath_cache",
     "sagepipe.local.stepfunctions.jsonata",
     "sagepipe.local.stepfunctions.program_cache",
     "sagepipe.local.stepfunctions.aws_sdk",
@@ -57,6 +58,7 @@ ADAPTER_MODULES: Final = (
 def install_all() -> None:
     """Install every local service into moto (idempotent)."""
     server_dispatch.install()
+    jsonpath_cache.install()
     stepfunctions.install({"codebuild": codebuild.task, "sagemaker": sagemaker.task})
     for service in (dynamodb, s3, eventbridge, lambda_, codebuild, sagemaker, account, cloudformation):
         service.install()

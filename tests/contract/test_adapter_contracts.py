@@ -55,6 +55,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from sagepipe.local import codebuild, sagemaker
 from sagepipe.local.codebuild import adapter as codebuild_sync
 from sagepipe.local.core import context as runtime_context
+from sagepipe.local.core import jsonpath_cache
 from sagepipe.local.core.moto_internals import Internal, original_attribute
 from sagepipe.local.dynamodb import atomic as dynamodb_atomic
 from sagepipe.local.eventbridge import targets as eventbridge_targets
@@ -950,21 +951,44 @@ def test_moto_interrupts_a_task_token_endpoint_it_creates_only_for_wait_for_task
     assert ResourceCondition.Sync in task._supported_integration_patterns
 
 
-def test_moto_polls_the_sync_resolver_with_a_short_sleep_while_the_execution_runs() -> None:
-    """LocalSyncTask's resolvers block up to RESOLVER_WAIT_SECONDS and rely on moto calling them in a loop, with
-    `_DELAY_SECONDS_SYNC_CONDITION_CHECK` between calls, while env.is_running()."""
+def test_moto_polls_the_sync_resolver_with_a_pause_and_the_local_tasks_poll_without_one() -> None:
+    """The gap LocalSyncTask._eval_sync closes: moto calls the resolver in a loop while env.is_running(), pausing
+    `_DELAY_SECONDS_SYNC_CONDITION_CHECK` after each "not yet" (None). The local loop is moto's without the pause
+    (its resolvers block until the job ends) and keeps moto's signature."""
     source = inspect.getsource(StateTaskServiceCallback._eval_sync)
-    for fragment in ("while env.is_running()", "sync_resolver()", "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)"):
+    for fragment in (
+        "while env.is_running()",
+        "sync_result = sync_resolver()",
+        "if callback_output or sync_result:",
+        "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)",
+    ):
         assert fragment in source, (
-            f"moto's StateTaskServiceCallback._eval_sync no longer contains {fragment!r}; re-check how _sync_task's "
-            "resolvers are polled (a resolver returning None must mean 'not yet')"
+            f"moto's StateTaskServiceCallback._eval_sync no longer contains {fragment!r}; re-check "
+            "_sync_task.LocalSyncTask._eval_sync, which reproduces moto's loop without its pause"
         )
     delay = state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK
     assert isinstance(delay, int | float)
-    assert 0 < delay <= _sync_task.RESOLVER_WAIT_SECONDS, (
-        f"moto now sleeps {delay} s between sync checks; every .sync step gets that much slower: re-check "
-        "_sync_task.RESOLVER_WAIT_SECONDS"
-    )
+    assert delay > 0, "moto no longer pauses between sync checks; LocalSyncTask._eval_sync may no longer be needed"
+    moto_parameters = list(inspect.signature(StateTaskServiceCallback._eval_sync).parameters)
+    assert list(inspect.signature(_sync_task.LocalSyncTask._eval_sync).parameters) == moto_parameters
+
+
+def test_the_local_sync_loop_returns_as_soon_as_the_job_ends_and_stops_with_the_execution() -> None:
+    """Given a job that ends while the engine waits on it, then the local loop returns its result without a pause;
+    given an execution that stops, then the loop stops asking."""
+    task = codebuild_sync.CodeBuildTask()
+    job = _sync_task.LocalJob("build:1")
+    resolver = _sync_task.sync_resolver(job, lambda: {"Build": {"BuildStatus": "SUCCEEDED"}})
+    running = SimpleNamespace(is_running=lambda: True)
+    threading.Timer(0.05, job.done.set).start()
+
+    started = time.monotonic()
+    result = task._eval_sync(running, resolver, None, None, None)
+
+    assert result == {"Build": {"BuildStatus": "SUCCEEDED"}}
+    assert time.monotonic() - started < _sync_task.RESOLVER_WAIT_SECONDS
+    stopped = SimpleNamespace(is_running=lambda: False)
+    assert task._eval_sync(stopped, lambda: pytest.fail("asked after the execution stopped"), None, None, None) is None
 
 
 def test_the_failures_sync_tasks_raise_are_built_from_moto_s_types() -> None:
@@ -1053,12 +1077,42 @@ def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy(
     monkeypatch.setattr(runtime_context, "_current", runtime)
     first = program_cache.parsed_program(definition)
     second = program_cache.parsed_program(definition)
-    assert isinstance(runtime.state(program_cache.ParsedPrograms).programs[definition], bytes), (
+    assert isinstance(runtime.memo(program_cache.ParsedPrograms).programs[definition], bytes), (
         "moto's parsed program no longer pickles; program_cache falls back to copy.deepcopy (5x slower)"
     )
     assert first is not second
     assert first.states.states.keys() == second.states.states.keys()
     assert first.states.states["Train"] is not second.states.states["Train"]
+    runtime.reset()
+    assert definition in runtime.memo(program_cache.ParsedPrograms).programs, "a reset made the next run parse again"
+
+
+def test_moto_validates_a_definition_by_parsing_it_and_the_cache_refuses_what_moto_refuses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CreateStateMachine validates with one more parse (the gap program_cache closes for validation too): moto's
+    _validate_definition parses with the parser program_cache uses, and the cached validation keeps the parse
+    for the first execution, while a definition the parser refuses gets moto's own InvalidDefinition."""
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    moto_validate = original_attribute(StepFunctionsParserBackend, "_validate_definition")
+    assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(moto_validate), (
+        "moto no longer validates a definition by parsing it; re-check program_cache's _validate_definition"
+    )
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    definition = (PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8")
+
+    program_cache._validate_definition(definition=definition)
+
+    assert definition in runtime.memo(program_cache.ParsedPrograms).programs
+    broken = '{"StartAt": "Nowhere", "States": {"Somewhere": {"Type": "Pass", "End": true'
+    with pytest.raises(InvalidDefinition) as cached_refusal:
+        program_cache._validate_definition(definition=broken)
+    with pytest.raises(InvalidDefinition) as moto_refusal:
+        moto_validate(definition=broken)
+    assert str(cached_refusal.value) == str(moto_refusal.value)
 
 
 # ----------------------------------------------------------------------------------------------- dynamodb_atomic
@@ -1312,3 +1366,49 @@ def test_moto_components_do_nothing_once_their_frame_has_ended() -> None:
     assert "if env.is_running():" in source, (
         "moto's EvalComponent.eval now evaluates in ended frames; re-check _sync_task._eval_integration_pattern"
     )
+
+
+# ----------------------------------------------------------------------------------------------- jsonpath_cache
+
+
+def test_moto_parses_jsonpath_on_every_use_and_leaves_the_expression_as_it_was() -> None:
+    """The gap jsonpath_cache closes: moto parses ResultPath, JSONPath reads and InputTransformer paths on every
+    use; sharing one parse is faithful because moto's uses (find, update_or_create) do not change it."""
+    from moto.events.utils import EventTemplateParser
+
+    result_path = importlib.import_module(jsonpath_cache.RESULT_PATH_MODULE)
+    json_path = importlib.import_module(jsonpath_cache.JSON_PATH_MODULE)
+    assert "result_expr = parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath._eval_body)
+    assert "input_expr = parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "from jsonpath_ng.ext import parse" in inspect.getsource(EventTemplateParser.parse), (
+        "moto's EventBridge no longer imports jsonpath_ng.ext.parse when it runs; re-check jsonpath_cache"
+    )
+    extended = original_attribute(importlib.import_module(jsonpath_cache.EXTENDED_MODULE), "parse")
+    expression = extended("$.detail.object.key")
+    before = repr(expression)
+    document = {"detail": {"object": {"key": "a.csv"}}}
+    assert [match.value for match in expression.find(document)] == ["a.csv"]
+    expression.update_or_create({}, "b.csv")
+    assert repr(expression) == before
+    assert [match.value for match in expression.find(document)] == ["a.csv"]
+
+
+def test_jsonpath_cache_parses_each_text_once_per_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Given a running runtime, the same text gives the same parsed expression and another text another one;
+    without a runtime, every call parses."""
+    calls: list[str] = []
+
+    def counting_parse(path: str) -> Any:
+        calls.append(path)
+        return object()
+
+    cached = jsonpath_cache._cached("test", counting_parse)
+    monkeypatch.setattr(runtime_context, "_current", None)
+    assert cached("$") is not cached("$")
+    runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
+    monkeypatch.setattr(runtime_context, "_current", runtime)
+    calls.clear()
+    first = cached("$.detail")
+    assert cached("$.detail") is first
+    assert cached("$.other") is not first
+    assert calls == ["$.detail", "$.other"]

@@ -165,14 +165,16 @@ def states_entered(result: RunResult) -> list[str]:
     ]
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the fault matrix (tests/local/test_fault_matrix.py) when it ran."""
-    from tests.local import fault_matrix_report
-
-    table = fault_matrix_report.render()
-    if table:
-        terminalreporter.write_sep("=", "fault matrix")
-        terminalreporter.write_line(table)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that starts the emulator belongs to the end-to-end tier, which `make test-fast` leaves out:
+    one that is not marked e2e stops the collection, instead of slowing the fast loop unnoticed."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "emulator" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests that start the emulator must be marked e2e: " + ", ".join(unmarked))
 
 
 AUDIT_RECORD_SCHEMA = json.loads((PROJECT_ROOT / "docs" / "audit-record.schema.json").read_text(encoding="utf-8"))

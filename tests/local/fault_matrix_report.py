@@ -1,4 +1,9 @@
-"""The fault matrix as a table: filled by tests/local/test_fault_matrix.py, printed at the end of the session."""
+"""The fault matrix as a table: filled by tests/local/test_fault_matrix.py, printed at the end of the session.
+
+Each scenario's row travels as a user property of its test report (`PROPERTY`), so the table is complete when
+pytest-xdist runs the scenarios in worker processes: the session's process collects the rows from the reports
+(`collect`, called by tests/local/conftest.py) and prints them in the matrix's order.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,17 @@ from typing import Any
 
 from sagepipe import error_names
 
-_ROWS: list[dict[str, str]] = []
+PROPERTY = "fault_matrix_row"
+_ROWS: list[tuple[int, dict[str, str]]] = []
 
 
-def add(scenario: Any, seen: Any, want: Any) -> None:
+def collect(user_properties: list[tuple[str, Any]]) -> None:
+    """Keep the rows a test report carries."""
+    _ROWS.extend(value for name, value in user_properties if name == PROPERTY)
+
+
+def row(order: int, scenario: Any, seen: Any, want: Any) -> tuple[int, dict[str, str]]:
+    """The scenario's row (and its place in the matrix), to attach to its report as the PROPERTY user property."""
     record = seen.record or {}
     outcome = record.get("status", "none")
     if record.get("failed_stage"):
@@ -25,7 +37,8 @@ def add(scenario: Any, seen: Any, want: Any) -> None:
         and seen.attempts == want.attempts
         and (record.get("status") if seen.record else None) == want.record_status
     )
-    _ROWS.append(
+    return (
+        order,
         {
             "state": scenario.state,
             "integration": scenario.integration,
@@ -36,7 +49,7 @@ def add(scenario: Any, seen: Any, want: Any) -> None:
             "notified": ", ".join(item["MessageAttributes"]["status"]["Value"] for item in seen.notifications) or "—",
             "late calls": late or "—",
             "as expected": "yes" if matches else "NO",
-        }
+        },
     )
 
 
@@ -53,7 +66,8 @@ def _describe(scenario: Any) -> str:
 def render() -> str:
     if not _ROWS:
         return ""
-    columns = list(_ROWS[0])
+    rows = [cells for _, cells in sorted(_ROWS, key=lambda item: item[0])]
+    columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row[column] for column in columns) + " |" for row in _ROWS]
+    lines += ["| " + " | ".join(cells[column] for column in columns) + " |" for cells in rows]
     return "\n".join(lines)

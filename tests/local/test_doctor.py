@@ -27,6 +27,8 @@ from sagepipe.local.core.emulator import ACCESS_KEY, REGION, SECRET_KEY, Emulato
 from sagepipe.local.provisioner import DEFAULT_STACK_NAME, LocalStack, provision
 from sagepipe.template import PROJECT_ROOT
 
+pytestmark = pytest.mark.e2e
+
 PRE_DEPLOY = ("Credentials", "Lambda concurrency", "CodeBuild quota", "SageMaker quota", "Code connection")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sagepipe.local.codebuild.adapter import LocalBuilds
 from sagepipe.local.codebuild.provisioning import BuildProjectSpec, build_projects
 from sagepipe.local.core import context
@@ -12,6 +14,8 @@ from sagepipe.local.sagemaker.adapter import LocalTrainingJobs
 from sagepipe.local.stepfunctions import faults, task_clients
 from sagepipe.local.stepfunctions.faults import Fault
 from sagepipe.local.stepfunctions.sync_task import LocalJob
+
+pytestmark = pytest.mark.e2e
 
 
 def test_reset_clears_job_registries_caches_faults_the_clock_and_limits(emulator: Emulator) -> None:

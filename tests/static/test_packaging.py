@@ -99,6 +99,7 @@ def test_every_file_the_package_runs_that_is_not_python_is_package_data() -> Non
         assert any(script.match(pattern) for pattern in patterns), f"{script} is not package data of {package}"
 
 
+@pytest.mark.e2e
 @pytest.mark.install
 def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
     """Given a fresh virtual environment, when the project is installed into it with pip (from PyPI, not the dev
@@ -142,6 +143,6 @@ def test_pip_install_gives_a_working_sagepipe_command(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert outside.returncode == EXIT_NO_PROJECT
+    assert outside.returncode == EXIT_NO_PROJECT, outside.stderr
     assert outside.stderr.count("\n") == 1, outside.stderr
     assert outside.stderr.startswith("error: no template.yaml in ")

@@ -18,6 +18,8 @@ from typing import Final
 
 import botocore.session
 
+from sagepipe.local.core import context
+
 LAMBDA_CONCURRENT_EXECUTIONS: Final = 1000
 """Lambda's default "Concurrent executions" quota (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
 
@@ -34,6 +36,20 @@ class LocalQuota:
     unit: str = "None"
 
 
+@dataclass
+class TrainingInstanceTypes:
+    """The runtime's memo of the training instance types botocore's SageMaker model lists (loading the model
+    costs a fifth of a second, and every reset of the account would pay it again)."""
+
+    _types: tuple[str, ...] | None = None
+
+    def types(self) -> tuple[str, ...]:
+        if self._types is None:
+            model = botocore.session.get_session().get_service_model("sagemaker")
+            self._types = tuple(getattr(model.shape_for("TrainingInstanceType"), "enum", []))
+        return self._types
+
+
 def _training_quotas() -> list[LocalQuota]:
     """SageMaker's "<type> for training job usage" quota for every training instance type botocore knows.
 
@@ -41,10 +57,10 @@ def _training_quotas() -> list[LocalQuota]:
     stable but not AWS's, which is why sagepipe doctor finds quotas by name. The local default is 1 instance:
     AWS's defaults vary by type and account (new accounts often have 0 for GPU types).
     """
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    types: list[str] = list(getattr(model.shape_for("TrainingInstanceType"), "enum", []))
+    runtime = context.current_or_none()
+    memo = runtime.memo(TrainingInstanceTypes) if runtime is not None else TrainingInstanceTypes()
     quotas = []
-    for instance_type in types:
+    for instance_type in memo.types():
         name = f"{instance_type} for training job usage"
         code = "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
         quotas.append(LocalQuota("sagemaker", code, name, 1, unit="None"))

@@ -4,7 +4,8 @@ moto's backends are process-wide, so there is one local runtime per process: the
 when it starts and makes it the current one, the provisioner fills in what it creates, and the services read
 it while serving requests. Each service package keeps its own state here (its job registry, caches, the
 functions it runs) as an object of its own type, created on first use by `state()`: the core knows no
-service, and `reset()` forgets every service's state at once.
+service, and `reset()` forgets every service's state at once. Memos (`memo()`) hold only results of pure
+functions of their keys, such as a definition's parse, and outlive a reset.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class RuntimeContext:
     job_logs: dict[str, Path] = field(default_factory=dict)
     """Log file of each local build (by build id) and training job (by job name)."""
     _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+    _memos: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Its own lock: a state's constructor, which runs under _lock, may read a memo."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 
@@ -62,6 +66,16 @@ class RuntimeContext:
             if found is None:
                 found = self._states[kind] = kind()
             return cast(S, found)
+
+    def memo[M](self, kind: type[M]) -> M:
+        """This runtime's memo of one kind: results of pure functions of their keys (a definition's parse, a
+        template's translation), created (`kind()`) on first use. Unlike `state()`, `reset()` keeps it: it
+        holds nothing a run could have changed, only work that need not be done twice."""
+        with self._memo_lock:
+            found = self._memos.get(kind)
+            if found is None:
+                found = self._memos[kind] = kind()
+            return cast(M, found)
 
     def reset(self) -> None:
         """Forget every service's state (job registries, caches, armed faults, limits), as a fresh runtime has

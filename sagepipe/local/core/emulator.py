@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,12 +38,6 @@ log = logging.getLogger(__name__)
 
 class EmulatorError(RuntimeError):
     """The emulator could not start or was used while stopped."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -78,7 +71,14 @@ class Emulator:
             # Absolute: builds and training jobs run in other working directories.
             self.state_dir = self.state_dir.resolve()
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.port = self.port or _free_port()
+            # Without a port, the server binds port 0 and the kernel picks a free one: probing for a free port
+            # and binding it later would race with other emulators (pytest-xdist starts one per worker). Nobody
+            # knows the port before the context is set and the services are installed, so no request arrives
+            # before then.
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port or 0, verbose=False)
+            server.start()
+            self._server = server
+            self.port = int(server.get_host_and_port()[1])
             # The Step Functions engine builds its boto3 clients for http://localhost:$MOTO_PORT.
             os.environ["MOTO_PORT"] = str(self.port)
             context.set_current(
@@ -90,9 +90,6 @@ class Emulator:
             # sagepipe prints its own progress, so those go to <state dir>/logs/emulator.log.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             self._log_to_file()
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-            server.start()
-            self._server = server
             response = requests.post(f"{self.endpoint}/moto-api/config", json=ENGINE_CONFIG, timeout=10)
             if response.status_code >= 300:
                 raise EmulatorError(f"moto refused the engine configuration: {response.status_code} {response.text}")

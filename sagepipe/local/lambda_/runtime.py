@@ -26,6 +26,7 @@ import importlib
 import io
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -192,10 +193,13 @@ def _swap_streams(stream: io.TextIOBase) -> tuple[TextIO, TextIO]:
 
 def _forget_modules(code_dir: Path) -> None:
     """A deployment gets new execution environments: module state (cached settings, clients) must not survive."""
-    root = code_dir.resolve()
+    # Compared as strings: resolving the path of each of the thousands of loaded modules cost seconds per
+    # provisioning. Handlers are imported through sys.path entries of code_dir as given (_load_handler), so their
+    # __file__ starts with it; the resolved form covers a code_dir reached through a symbolic link.
+    prefixes = tuple({f"{code_dir}{os.sep}", f"{code_dir.resolve()}{os.sep}"})
     for name, module in list(sys.modules.items()):
         location = getattr(module, "__file__", None)
-        if location and Path(location).resolve().is_relative_to(root):
+        if isinstance(location, str) and location.startswith(prefixes):
             del sys.modules[name]
 
 

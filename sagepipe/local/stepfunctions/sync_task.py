@@ -64,9 +64,9 @@ MOTO_INTERNALS: Final = (
 )
 
 RESOLVER_WAIT_SECONDS: Final = 1.0
-"""How long one resolver call blocks for the job to finish (`sync_resolver`): the engine sleeps between calls,
-so waiting here (instead of returning at once) is what keeps the step's latency close to the job's own
-duration. It must be at least the engine's sleep between calls (tests/contract checks moto's)."""
+"""How long one resolver call blocks for the job to finish (`sync_resolver`): it returns as soon as the job
+ends, so a step's latency is the job's own duration. LocalSyncTask._eval_sync calls it again at once after a
+"not yet", checking in between that the execution still runs."""
 
 WATCH_INTERVAL_SECONDS: Final = 0.2
 
@@ -216,6 +216,34 @@ class LocalSyncTask(StateTaskServiceCallback):
                 f"{self.resource.resource_arn}: {self.service_label} supports request-response and .sync, "
                 "not .waitForTaskToken"
             )
+
+    def _eval_sync(
+        self,
+        env: Any,
+        sync_resolver: Callable[[], Any] | None,
+        timeout_seconds: int | None,
+        callback_endpoint: Any,
+        heartbeat_endpoint: Any,
+    ) -> Any:
+        """moto's loop without its pause: moto sleeps _DELAY_SECONDS_SYNC_CONDITION_CHECK (0.5 s) after each
+        "not yet", so a job that ended during the pause was seen up to 0.5 s late. The local resolvers block
+        themselves until the job ends (at most RESOLVER_WAIT_SECONDS a call), so the loop needs no pause. A
+        .sync task waits for no task token (these tasks refuse .waitForTaskToken), so moto's token listener is
+        not started either; with a heartbeat, moto's loop runs as it is."""
+        if heartbeat_endpoint is not None or sync_resolver is None:
+            return super()._eval_sync(
+                env=env,
+                sync_resolver=sync_resolver,
+                timeout_seconds=timeout_seconds,
+                callback_endpoint=callback_endpoint,
+                heartbeat_endpoint=heartbeat_endpoint,
+            )
+        result: Any = None
+        while env.is_running():
+            result = sync_resolver()
+            if result:
+                break
+        return result
 
     def _get_supported_parameters(self) -> set[str] | None:
         return self.supported.get(self.resource.api_action.lower())
