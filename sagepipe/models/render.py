@@ -52,4 +52,6 @@ def version(item: ModelVersion) -> str:
             f"  by {decision.get('decided_by') or 'unknown'}: {decision.get('reason') or '(no reason)'}"
             for decision in item.decisions
         ]
+    if item.decisions and item.decisions[-1].get("decision") != item.status:
+        lines.append(f"    ({item.status} is recorded on the run when SageMaker's state change event arrives)")
     return "\n".join(lines)
