@@ -90,7 +90,7 @@ def scan_statuses(pipeline: LocalPipeline) -> Counter[str]:
     for _ in range(10_000):
         page = dynamodb.scan(**kwargs)
         for item in page["Items"]:
-            if item["pk"]["S"].startswith("RUN#"):
+            if item["sk"]["S"] == "RECORD" and item["pk"]["S"].startswith("RUN#"):
                 statuses[item["status"]["S"]] += 1
         if "LastEvaluatedKey" not in page:
             break

@@ -513,7 +513,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 # ------------------------------------------------------------------------------------------ the audit trail
 EXIT_MODEL_DIFFERS = 3
 EXIT_NOT_VERIFIED = 4
-RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
 
 
 @main.group()
@@ -865,6 +865,111 @@ def runs_verify(run: str, stack_name: str | None, as_json: bool) -> None:
         click.echo(render.verification(result))
     if not result.verified:
         sys.exit(EXIT_NOT_VERIFIED)
+
+
+# ------------------------------------------------------------------------------------------ the model registry
+@main.group()
+def models() -> None:
+    """The stack's model package group: list, show, approve, reject, champion.
+
+    A version is a model that passed the quality gate; the champion is the latest Approved one. Like `sagepipe
+    runs`, every command finds the stack by name and uses boto3's usual configuration (AWS_ENDPOINT_URL for a
+    local stack), and has --json.
+    """
+
+
+def _registry(stack_name: str | None) -> Any:
+    from sagepipe.models.registry import Registry
+
+    trail = _audit_trail(stack_name)
+    return Registry(trail.client("sagemaker"), trail.stack, trail.client("dynamodb")), trail
+
+
+@models.command("list")
+@click.option("--metric", default="validation:roc_auc", show_default=True, help="The metric column.")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def models_list(metric: str, stack_name: str | None, as_json: bool) -> None:
+    """Every version, newest first: status, the metric, run and commit; the champion is marked with *."""
+    from sagepipe.models import render
+
+    registry, _ = _registry(stack_name)
+    versions = registry.versions()
+    if as_json:
+        _echo_json({"group": registry.group, "versions": [item.as_json() for item in versions]})
+        return
+    click.echo(render.versions_table(versions, metric))
+
+
+@models.command("show")
+@click.argument("version")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def models_show(version: str, stack_name: str | None, as_json: bool) -> None:
+    """One version (a number, or its ARN): what it holds, its run, and every decision recorded on that run."""
+    from sagepipe.models import render
+
+    registry, _ = _registry(stack_name)
+    shown = registry.show(version)
+    if as_json:
+        _echo_json(shown.as_json())
+        return
+    click.echo(render.version(shown))
+
+
+@models.command("champion")
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def models_champion(stack_name: str | None, as_json: bool) -> None:
+    """The champion: the latest Approved version, which the gate compares new runs with."""
+    from sagepipe.models import render
+
+    registry, _ = _registry(stack_name)
+    champion = registry.champion()
+    if as_json:
+        _echo_json({"group": registry.group, "champion": champion.as_json() if champion else None})
+        return
+    click.echo(render.version(champion) if champion else "no champion yet: no version is Approved")
+
+
+def _decide(version: str, reason: str, stack_name: str | None, as_json: bool, status: str) -> None:
+    from sagepipe.manual import who_am_i
+    from sagepipe.models import render
+
+    registry, trail = _registry(stack_name)
+    decided = registry.decide(version, status, reason, who_am_i(trail.client("sts")))
+    if as_json:
+        _echo_json(decided.as_json())
+        return
+    click.echo(render.version(decided))
+
+
+_REASON = click.option("--reason", required=True, help="Why: recorded with the decision (ApprovalDescription).")
+
+
+@models.command("approve")
+@click.argument("version")
+@_REASON
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def models_approve(version: str, reason: str, stack_name: str | None, as_json: bool) -> None:
+    """Approve VERSION: it becomes the champion if it is the newest Approved version. Records who and why."""
+    _decide(version, reason, stack_name, as_json, "Approved")
+
+
+@models.command("reject")
+@click.argument("version")
+@_REASON
+@_STACK
+@_RUNS_JSON
+@_audit_command
+def models_reject(version: str, reason: str, stack_name: str | None, as_json: bool) -> None:
+    """Reject VERSION (a rejected champion hands over to the previous Approved version). Records who and why."""
+    _decide(version, reason, stack_name, as_json, "Rejected")
 
 
 # ------------------------------------------------------------------------------------------ developer tooling

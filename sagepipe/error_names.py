@@ -560,6 +560,37 @@ def _sagemaker() -> list[ErrorRow]:
     ]
 
 
+def _sagemaker_model_package() -> list[ErrorRow]:
+    integration = "aws-sdk:sagemaker:createModelPackage"
+    rows = _modelled(
+        integration,
+        "CreateModelPackage",
+        {
+            "ConflictException": (
+                True,
+                "a concurrent change to the group; the state's ClientToken makes a retry return the package "
+                "a lost response created",
+            ),
+            "ResourceLimitExceeded": (False, "the account's model package quota: not a passing fault"),
+        },
+    )
+    rows += _unmodelled(
+        integration,
+        {
+            "ThrottlingException": (True, "throttling (sm-throttling)"),
+            "InternalFailure": _SERVER,
+            "ServiceUnavailable": _SERVER,
+            "ValidationException": (
+                False,
+                "a request SageMaker refuses (no such group, a property it does not accept)",
+            ),
+            "AccessDeniedException": _PERMANENT,
+        },
+        "sm-throttling",
+    )
+    return [*rows, _generic(integration, "sfn-awssdk"), _STATE_TIMEOUT]
+
+
 def _ecr() -> list[ErrorRow]:
     integration = "aws-sdk:ecr:describeImages"
     rows = _modelled(
@@ -620,6 +651,7 @@ def errors() -> dict[str, tuple[ErrorRow, ...]]:
         "sagemaker:createTrainingJob": tuple(_sagemaker()),
         "aws-sdk:ecr:describeImages": tuple(_ecr()),
         "aws-sdk:s3:copyObject": tuple(_s3()),
+        "aws-sdk:sagemaker:createModelPackage": tuple(_sagemaker_model_package()),
     }
 
 

@@ -69,6 +69,8 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     "DigestArtifactReservedConcurrency": "10",
     "StageDatasetReservedConcurrency": "10",
     "SealRecordReservedConcurrency": "10",
+    "EvaluateGateReservedConcurrency": "10",
+    "RecordModelDecisionReservedConcurrency": "10",
     "GitHubWebhookReservedConcurrency": "10",
 }
 

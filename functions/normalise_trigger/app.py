@@ -4,16 +4,29 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from common.observability import MetricUnit, logger, metrics, tracer
 from normalise_trigger.models import NormaliseRequest, Settings
 from normalise_trigger.trigger import normalise
 
 
+class SettingsError(ValueError):
+    """The stack's configuration (the function's environment) is not valid: every run fails here, at its first
+    state, with this one-line message, before anything is claimed, built or trained."""
+
+
 @cache
 def settings() -> Settings:
     # Read once per execution environment; a bad setting fails every invocation loudly, not just the first.
-    return Settings()  # type: ignore[call-arg]
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        first = error.errors()[0]
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        # The gate's messages name their template parameter; others are named by their environment variable.
+        where = "" if problem.startswith("Gate") else ".".join(str(part) for part in first["loc"]).upper() + ": "
+        raise SettingsError(f"invalid stack configuration: {where}{problem}") from None
 
 
 @logger.inject_lambda_context(log_event=False)

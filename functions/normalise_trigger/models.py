@@ -1,14 +1,14 @@
 """The events that start a pipeline run, the function's settings, and the run input it produces."""
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The custom events (GitHub push, manual run) are shared with the functions that emit them.
 from common.events import (
@@ -27,6 +27,7 @@ from common.events import (
     S3ObjectVersion,
     TrainingOverride,
 )
+from common.gate_settings import GateSettings, GateSettingsError, Threshold, parse_thresholds
 
 __all__ = [
     "GITHUB_PUSH",
@@ -100,6 +101,34 @@ class Settings(BaseSettings):
     training_volume_size_gb: int = Field(default=30, ge=1, le=16384)
     training_max_runtime_seconds: int = Field(ge=1, le=28 * 24 * 3600)
     training_hyperparameters: dict[str, str] = Field(default_factory=dict)
+    # NoDecode: the raw JSON text reaches the validator, which refuses a metric or operator given twice (a JSON
+    # decoder would silently keep the last).
+    gate_thresholds: Annotated[tuple[Threshold, ...], NoDecode] = Field(default=(), description="GateThresholds")
+    gate_primary_metric: str = Field(default="validation:roc_auc", min_length=1, max_length=255)
+    gate_primary_metric_direction: Literal["higher", "lower"] = "higher"
+    gate_tolerance: float = Field(default=0.0, ge=0)
+    model_approval_status: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+
+    @field_validator("gate_thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> tuple[Threshold, ...]:
+        # The template's AllowedPattern refuses most mistakes at deploy time; what a pattern cannot see (a metric
+        # or an operator given twice, a number too large for a float) is refused here, before anything runs.
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_thresholds(value)
+        except GateSettingsError as error:
+            raise ValueError(str(error)) from None
+
+    @property
+    def gate(self) -> GateSettings:
+        return GateSettings(
+            thresholds=self.gate_thresholds,
+            primary_metric=self.gate_primary_metric,
+            direction=self.gate_primary_metric_direction,
+            tolerance=self.gate_tolerance,
+        )
 
     @field_validator("training_hyperparameters", mode="before")
     @classmethod

@@ -323,6 +323,10 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
         "runId": request.run_id,
         "environment": settings.environment,
         "training": training.model_dump(by_alias=True),
+        # The stack's gate and registry settings now, also for a re-run: the gate judges the model against today's
+        # thresholds and champion.
+        "gate": settings.gate.payload(),
+        "registry": {"approvalStatus": settings.model_approval_status},
         "waiting": _waiting_reasons(settings),
         "record": {"base": base},
     }

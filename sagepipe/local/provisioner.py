@@ -35,6 +35,7 @@ from sagepipe.local.dynamodb import provisioning as dynamodb
 from sagepipe.local.eventbridge import provisioning as eventbridge
 from sagepipe.local.lambda_ import provisioning as lambda_
 from sagepipe.local.s3 import provisioning as s3
+from sagepipe.local.sagemaker import provisioning as sagemaker
 from sagepipe.local.stepfunctions import provisioning as stepfunctions
 from sagepipe.template import PROJECT_ROOT, definition_path, parse_template, state_machines, translate
 
@@ -375,6 +376,7 @@ _HANDLERS: Final[Mapping[str, Handler]] = {
     **lambda_.HANDLERS,
     **codebuild.HANDLERS,
     **stepfunctions.HANDLERS,
+    **sagemaker.HANDLERS,
 }
 
 

@@ -47,6 +47,7 @@ ADAPTER_MODULES: Final = (
     "sagepipe.local.lambda_.runtime",
     "sagepipe.local.codebuild.adapter",
     "sagepipe.local.sagemaker.adapter",
+    "sagepipe.local.sagemaker.registry",
     "sagepipe.local.account.lambda_settings",
     "sagepipe.local.account.service_quotas",
     "sagepipe.local.account.code_connections",

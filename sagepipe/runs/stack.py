@@ -26,6 +26,7 @@ class Stack:
     data_bucket: str | None = None
     state_machine_arn: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    model_package_group: str | None = None
 
 
 def default_stack_name(samconfig: Path = SAMCONFIG, environment: str = "default") -> str | None:
@@ -70,5 +71,6 @@ def describe_stack(cloudformation: Any, name: str) -> Stack:
         ledger_bucket=outputs.get("LedgerBucketName"),
         data_bucket=outputs.get("DataBucketName"),
         state_machine_arn=outputs.get("PipelineStateMachineArn"),
+        model_package_group=outputs.get("ModelPackageGroupName") or None,
         parameters=parameters,
     )

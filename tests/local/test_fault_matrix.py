@@ -63,7 +63,7 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "build", "duplicate", "skip", "marker", "manual", "failure"]
+Route = Literal["data", "build", "duplicate", "skip", "marker", "manual", "failure", "rejected"]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -74,6 +74,8 @@ ROUTE_OF: dict[str, Route] = {
     "StageTrainingData": "data",
     "Train": "data",
     "DigestArtifact": "data",
+    "EvaluateGate": "data",
+    "RegisterModelPackage": "data",
     "RecordSuccess": "data",
     "NotifySuccess": "data",
     "SealRecord": "data",
@@ -86,6 +88,8 @@ ROUTE_OF: dict[str, Route] = {
     "StageTrainingDataInParts": "manual",
     "RecordFailure": "failure",
     "NotifyFailure": "failure",
+    "RecordRejected": "rejected",
+    "NotifyRejected": "rejected",
 }
 """The run that reaches each Task state."""
 
@@ -99,6 +103,7 @@ TRANSIENT_ERRORS = {
     "aws-sdk:s3:copyObject": "SlowDown",
     "codebuild:startBuild": "ThrottlingException",
     "sagemaker:createTrainingJob": "ThrottlingException",
+    "aws-sdk:sagemaker:createModelPackage": "ThrottlingException",
 }
 """A transient code each service really answers (docs/error-names.md); ECR, S3, CodeBuild and SageMaker do not
 model theirs, so Step Functions reports the client's base exception (Ecr.EcrException, S3.S3Exception, ...)."""
@@ -112,10 +117,13 @@ PERMANENT_ERRORS = {
     "aws-sdk:s3:copyObject": "NoSuchKey",
     "codebuild:startBuild": "ResourceNotFoundException",
     "sagemaker:createTrainingJob": "ResourceNotFound",
+    "aws-sdk:sagemaker:createModelPackage": "ResourceLimitExceeded",
 }
 """A permanent code each service models (so Step Functions gives it its own name, which no Retry lists). An
 unmodelled permanent code (AccessDeniedException) shares the generic name with unmodelled throttling, which is
 retried: docs/error-names.md."""
+REJECT_EVERY_MODEL = json.dumps({"validation:roc_auc": {">": 1}})
+"""The rejecting stack's GateThresholds: no ROC AUC exceeds 1, so every run that trains ends REJECTED."""
 JOB_STARTING = {"codebuild:startBuild", "sagemaker:createTrainingJob"}
 PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, state="StageTrainingData")
 """How the failure route fails first, so that the failure branch runs."""
@@ -127,6 +135,7 @@ NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "duplicate": ("SUCCEEDED", "DUPLICATE", []),
     "skip": ("SUCCEEDED", "SKIPPED", ["SKIPPED"]),
     "failure": ("FAILED", "FAILED", ["FAILED"]),
+    "rejected": ("SUCCEEDED", "REJECTED", ["REJECTED"]),
 }
 """Execution status, record status and notification statuses of each route's run when nothing else goes wrong."""
 
@@ -205,8 +214,9 @@ class MatrixStack:
 
 
 class Stacks:
-    """The matrix needs three stacks (seeded, code-only, marker mode); it builds each when first needed and
-    reprovisions when the next scenario needs another (the scenarios are ordered to do that rarely)."""
+    """The matrix needs four stacks (seeded, code-only, marker mode, and one whose gate rejects every model); it
+    builds each when first needed and reprovisions when the next scenario needs another (the scenarios are ordered
+    to do that rarely)."""
 
     def __init__(self, emulator: Emulator, work: Path) -> None:
         self.emulator = emulator
@@ -230,6 +240,8 @@ class Stacks:
             )
         self.emulator.reset()
         parameters = {"DataTriggerMode": "marker"} if kind == "marker" else {}
+        if kind == "rejecting":
+            parameters = {"GateThresholds": REJECT_EVERY_MODEL}
         stack = provision(self.emulator, parameters=parameters, repository=repository)
         pipeline = LocalPipeline(self.emulator, stack, repository, runs_dir=self.work / "runs")
         sqs = self.emulator.client("sqs")
@@ -240,16 +252,17 @@ class Stacks:
         )
         matrix_stack = MatrixStack(kind, pipeline, repository, self.data, queue_url)
         head = git(repository, "rev-parse", "HEAD")
-        if kind in {"seeded", "marker"}:
+        if kind in {"seeded", "marker", "rejecting"}:
             marker = pipeline.execution_marker()
             pipeline.push_commit(head)
-            if kind == "seeded":
+            if kind in {"seeded", "rejecting"}:
                 key, version = pipeline.upload_data(self.data, f"{pipeline.data_prefix}seed.csv")
                 matrix_stack.seeded_key, matrix_stack.seeded_version = key, version
             else:
                 _upload_dataset(pipeline, self.data, "seed")
             seeded = [pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS) for arn in pipeline.started_since(marker, 2)]
-            assert sorted(str((run.record or {}).get("status")) for run in seeded) == ["SKIPPED", "SUCCEEDED"]
+            ended = "REJECTED" if kind == "rejecting" else "SUCCEEDED"
+            assert sorted(str((run.record or {}).get("status")) for run in seeded) == sorted(["SKIPPED", ended])
         return matrix_stack
 
 
@@ -278,7 +291,7 @@ class Scenario:
 
     @property
     def stack_kind(self) -> str:
-        return {"skip": "code-only", "marker": "marker"}.get(self.route, "seeded")
+        return {"skip": "code-only", "marker": "marker", "rejected": "rejecting"}.get(self.route, "seeded")
 
     def fault(self) -> Fault:
         if self.kind == "transient":
@@ -306,6 +319,7 @@ ROUTE_ORDER: dict[Route, int] = {
     "build": 4,
     "skip": 5,
     "marker": 6,
+    "rejected": 7,
 }
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
@@ -331,7 +345,7 @@ def start_run(stack: MatrixStack, route: Route) -> str:
     pipeline = stack.pipeline
     marker = pipeline.execution_marker()
     name = uuid.uuid4().hex[:8]
-    if route in {"data", "failure"}:
+    if route in {"data", "failure", "rejected"}:
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
     elif route in {"build", "skip"}:
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
@@ -457,7 +471,7 @@ def expected(scenario: Scenario) -> Expected:
         # The record is final and stays as it is; the outcome is notified (saying the ledger was not written),
         # then the execution fails.
         return Expected("FAILED", "sagepipe.SealRecordFailed", record_status, None, None, notifications, attempts)
-    if state in {"NotifySuccess", "NotifySkipped"}:
+    if state in {"NotifySuccess", "NotifySkipped", "NotifyRejected"}:
         # The record was already final: it is kept; the failure is notified.
         return Expected("FAILED", f"sagepipe.{state}Failed", record_status, None, None, ["FAILED"], attempts)
     return Expected("FAILED", f"sagepipe.{state}Failed", "FAILED", state, error, ["FAILED"], attempts)
@@ -559,7 +573,7 @@ def check_notifications(scenario: Scenario, seen: Observed, want: Expected) -> N
             assert "Execution:" in message["Message"]
             if scenario.state == "RecordFailure" and scenario.kind != "transient":
                 assert "Record: NOT written" in message["Message"]
-            if scenario.state in {"NotifySuccess", "NotifySkipped"} and scenario.kind != "transient":
+            if scenario.state in {"NotifySuccess", "NotifySkipped", "NotifyRejected"} and scenario.kind != "transient":
                 assert "Record: kept as it was" in message["Message"]
         if scenario.state == "SealRecord" and scenario.kind != "transient":
             assert "Ledger: NOT written" in message["Message"]
@@ -572,7 +586,7 @@ def check_notifications(scenario: Scenario, seen: Observed, want: Expected) -> N
 def check_late_calls(scenario: Scenario, seen: Observed, want: Expected) -> None:
     """Late writers: when the hung calls finally go through, a final record does not change (but for the late
     seal, which seals it)."""
-    terminal = want.record_status in {"SUCCEEDED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
+    terminal = want.record_status in {"SUCCEEDED", "REJECTED", "FAILED", "SKIPPED", "DUPLICATE", "STOPPED"}
     if scenario.state == "SealRecord":
         # The late seal completes: it adds the ledger pointers, and nothing else.
         late = dict(seen.record_after_late_calls or {})

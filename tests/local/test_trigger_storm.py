@@ -66,7 +66,7 @@ def test_a_storm_of_1000_deliveries_of_one_data_version_trains_once(
     assert len(codebuild.list_builds()["ids"]) == builds_before + 1
 
     # Then: one run trained (whichever claimed first); every other delivery is its recorded duplicate
-    runs = {item["run_id"]: item for item in _runs_table(pipeline) if str(item["pk"]).startswith("RUN#")}
+    runs = {item["run_id"]: item for item in _runs_table(pipeline) if item["sk"] == "RECORD"}
     storm_runs = [runs[arn.rsplit(":", 1)[-1]] for arn in arns]
     assert Counter(run["status"] for run in storm_runs) == {"SUCCEEDED": 1, "DUPLICATE": DELIVERIES - 1}
     (owner,) = [run for run in storm_runs if run["status"] == "SUCCEEDED"]

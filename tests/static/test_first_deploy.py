@@ -75,9 +75,11 @@ def test_each_reservation_is_a_parameter_that_reserves_exactly_what_it_says() ->
         "DigestArtifactFunction",
         "StageDatasetFunction",
         "SealRecordFunction",
+        "EvaluateGateFunction",
+        "RecordModelDecisionFunction",
         "GitHubWebhookFunction",
     }
-    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 190
+    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 210
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5"])
@@ -89,6 +91,8 @@ def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_functi
         "DigestArtifactReservedConcurrency",
         "StageDatasetReservedConcurrency",
         "SealRecordReservedConcurrency",
+        "EvaluateGateReservedConcurrency",
+        "RecordModelDecisionReservedConcurrency",
         "GitHubWebhookReservedConcurrency",
     ):
         parameter = load_template()["Parameters"][name]

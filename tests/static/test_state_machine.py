@@ -149,7 +149,7 @@ def test_every_failure_reaches_the_recorded_notified_failure_branch(
     assert states["RunFailed"]["Type"] == "Fail"
 
 
-FINAL_RECORD_WRITERS = {"RecordSuccess", "RecordFailure", "RecordSkipped", "RecordDuplicate"}
+FINAL_RECORD_WRITERS = {"RecordSuccess", "RecordRejected", "RecordFailure", "RecordSkipped", "RecordDuplicate"}
 
 
 def test_every_final_record_is_sealed_before_it_is_notified(states: dict[str, dict[str, Any]]) -> None:
@@ -166,8 +166,8 @@ def test_every_final_record_is_sealed_before_it_is_notified(states: dict[str, di
     assert catch_all["Next"] == "NotifyOutcome"
     assert "seal" in catch_all["Assign"]
     routed = {choice["Next"] for choice in states["NotifyOutcome"]["Choices"]} | {states["NotifyOutcome"]["Default"]}
-    assert routed == {"NotifySuccess", "NotifySkipped", "NotifyFailure", "CheckSeal"}
-    for notify in ("NotifySuccess", "NotifySkipped"):
+    assert routed == {"NotifySuccess", "NotifyRejected", "NotifySkipped", "NotifyFailure", "CheckSeal"}
+    for notify in ("NotifySuccess", "NotifyRejected", "NotifySkipped"):
         assert states[notify]["Next"] == "CheckSeal", notify
         assert "Ledger: NOT written" in states[notify]["Arguments"]["Message"], notify
     assert "Ledger: NOT written" in states["NotifyFailure"]["Arguments"]["Message"]

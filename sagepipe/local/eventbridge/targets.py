@@ -3,8 +3,8 @@
 The gap
     moto's `Rule.send_to_targets` knows log groups, archives, queues, buses and API destinations. A Step
     Functions target raises `NotImplementedError: Expr not defined for Rule`, so no trigger ever starts the
-    pipeline. moto also stamps `time` as a Unix number (AWS: an ISO 8601 string), adds a non-AWS
-    `ingestion-time` field, and delivers to DISABLED rules.
+    pipeline. A Lambda function target is ignored: nothing is invoked. moto also stamps `time` as a Unix number
+    (AWS: an ISO 8601 string), adds a non-AWS `ingestion-time` field, and delivers to DISABLED rules.
 
 What this adapter does
     Wraps `Rule.send_to_targets`: for every matching rule, each `arn:aws:states:...:stateMachine:` target
@@ -13,11 +13,16 @@ What this adapter does
     target's Input / InputPath / InputTransformer). The other targets go to moto. A target that cannot be
     started (state machine deleted, bad input) goes to the target's dead-letter queue with EventBridge's
     error attributes, as AWS does after its retries. Every started execution is recorded with its event id,
-    so the local runner can follow what an upload or push started.
+    so the local runner can follow what an upload or push started. A Lambda function target is invoked
+    asynchronously, as EventBridge invokes functions (Lambda developer guide, "Invoking a Lambda function
+    asynchronously": services such as EventBridge invoke functions asynchronously): on a thread of its own, through
+    the emulator's Lambda Invoke API with InvocationType Event, with the event (or the target's input) as payload;
+    an invocation Lambda refuses goes to the target's dead-letter queue.
 
 How it differs from AWS
     Delivery is synchronous and there are no retries before the dead-letter queue (a local failure to
-    start an execution is not transient). The IAM role of the target is not checked.
+    start an execution is not transient). The IAM role of the target is not checked. A function that fails an
+    asynchronous invocation is not retried and its own dead-letter queue gets nothing (its log has the error).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -150,6 +157,54 @@ def _is_state_machine(target: dict[str, Any]) -> bool:
     return ":states:" in target["Arn"] and ":stateMachine:" in target["Arn"]
 
 
+def _is_function(target: dict[str, Any]) -> bool:
+    return ":lambda:" in target["Arn"] and ":function:" in target["Arn"]
+
+
+DELIVERY_JOIN_SECONDS = 30.0
+"""How long a reset waits for a function delivery still running (it is abandoned after that)."""
+
+
+@dataclass
+class FunctionDeliveries:
+    """The asynchronous invocations of function targets still running (in the runtime context): a reset waits for
+    them, so that none reaches the next stack."""
+
+    threads: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, name: str, work: Any) -> threading.Thread:
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        with self.lock:
+            self.threads = [item for item in self.threads if item.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def wait(self, timeout: float = DELIVERY_JOIN_SECONDS) -> bool:
+        """Wait for the deliveries running now; False if one is still running after `timeout` seconds."""
+        with self.lock:
+            running = list(self.threads)
+        for thread in running:
+            thread.join(timeout=timeout)
+        return not any(thread.is_alive() for thread in running)
+
+    def close(self) -> None:
+        self.wait()
+
+
+def _invoke_function(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    runtime = context.current()
+    payload = target_input(target, event).encode()
+
+    def deliver() -> None:
+        try:
+            runtime.client("lambda").invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=payload)
+        except Exception as error:  # any refusal to invoke is a delivery failure, as on AWS
+            _dead_letter(target, rule.arn, event, error)
+
+    runtime.state(FunctionDeliveries).start(f"eventbridge-{rule.name}", deliver)
+
+
 def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
     # moto hands the event to every rule of the bus, disabled ones included: a disabled rule delivers nothing.
     if getattr(self, "state", "ENABLED") != "ENABLED":
@@ -160,7 +215,9 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
     machines = [target for target in self.targets if _is_state_machine(target)]
     for target in machines:
         _start_execution(self, target, event)
-    others = [target for target in self.targets if not _is_state_machine(target)]
+    for target in (target for target in self.targets if _is_function(target)):
+        _invoke_function(self, target, event)
+    others = [target for target in self.targets if not _is_state_machine(target) and not _is_function(target)]
     if others:
         # moto serves the other targets; give it a copy of the rule that only has those.
         rule = copy.copy(self)

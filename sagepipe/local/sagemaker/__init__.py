@@ -14,6 +14,14 @@ How it differs
     A process group with this machine's Python (the venv pins the image's packages, the toolkit included), no
     network isolation, no instance; local-only variables (no cluster DNS wait, no instance metadata, no
     installs into the venv); only File mode and S3Prefix channels.
+
+The model registry
+    AWS: model package groups hold numbered versions with an approval status; a status change is sent to
+    EventBridge as "SageMaker Model Package State Change". Locally: moto's groups and versions, with registry.py
+    closing the gaps (a group named by ARN, ClientToken, SecurityConfig, merged metadata on update, the caller as
+    CreatedBy / LastModifiedBy) and putting the state change event on the default bus; provisioning.py creates
+    the stack's AWS::SageMaker::ModelPackageGroup. It differs in that the event is put while the request is
+    served, once per change, and every caller is the same identity.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from typing import Any
 
 
 def install() -> None:
-    from sagepipe.local.sagemaker import adapter
+    from sagepipe.local.sagemaker import adapter, registry
 
     adapter.install()
+    registry.install()
 
 
 def task() -> Any:

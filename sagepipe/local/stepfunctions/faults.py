@@ -38,6 +38,7 @@ INTEGRATIONS: Final = frozenset(
         "sns:publish",
         "aws-sdk:ecr:describeImages",
         "aws-sdk:s3:copyObject",
+        "aws-sdk:sagemaker:createModelPackage",
         "codebuild:startBuild",
         "sagemaker:createTrainingJob",
     }

@@ -1,0 +1,1 @@
+"""`sagepipe models`: the stack's model package group read and decided on (list, show, approve, reject, champion)."""
