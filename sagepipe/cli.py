@@ -380,6 +380,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 EXIT_MODEL_DIFFERS = 3
 EXIT_NOT_VERIFIED = 4
 RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+TRIGGER_KINDS = ("code", "data", "manual")  # docs/audit-record.md, `trigger_kind`
 
 
 @main.group()
@@ -488,6 +489,9 @@ def _repository(path: Path | None) -> Path | None:
 @runs.command("list")
 @click.option("--status", type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Only runs that ended so.")
 @click.option("--commit", help="Only runs of this commit (a full SHA, or an abbreviation git can expand here).")
+@click.option(
+    "--trigger", type=click.Choice(TRIGGER_KINDS, case_sensitive=False), help="Only runs this kind of trigger started."
+)
 @click.option("--since", help="Only runs started since: a date (2026-11-01), a time, or an age (7d, 12h, 30m).")
 @click.option("--limit", type=int, default=20, show_default=True, help="Runs per page (1-1000).")
 @click.option("--next", "next_token", metavar="TOKEN", help="The next page: the token the previous page printed.")
@@ -498,6 +502,7 @@ def _repository(path: Path | None) -> Path | None:
 def runs_list(  # noqa: PLR0917 - click passes the options by name
     status: str | None,
     commit: str | None,
+    trigger: str | None,
     since: str | None,
     limit: int,
     next_token: str | None,
@@ -513,6 +518,7 @@ def runs_list(  # noqa: PLR0917 - click passes the options by name
     page = trail.table.list(
         status=status.upper() if status else None,
         commit=resolve_commit(commit, _repository(None)) if commit else None,
+        trigger=trigger.lower() if trigger else None,
         since=parse_since(since) if since else None,
         limit=limit,
         token=next_token,
