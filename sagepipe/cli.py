@@ -212,9 +212,9 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
     with _pipeline(reporter, state_dir, params) as pipeline:
         marker = pipeline.execution_marker()
         pipeline.push_commit(commit)
-        first = _follow(pipeline, reporter, marker, f"code push {commit[:12]}", timeout)
+        first = pipeline.collect(_follow(pipeline, reporter, marker, f"code push {commit[:12]}", timeout))
         if first.status != "SUCCEEDED":
-            reporter.record(pipeline.collect(first))
+            reporter.record(first)
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
         marker = pipeline.execution_marker()
         key, version = pipeline.upload_data(data)
@@ -724,6 +724,98 @@ def runs_verify(run: str, stack_name: str | None, as_json: bool) -> None:
         click.echo(render.verification(result))
     if not result.verified:
         sys.exit(EXIT_NOT_VERIFIED)
+
+
+# ------------------------------------------------------------------------------------------ the console
+@main.command()
+@_STACK
+@click.option(
+    "--local",
+    "local_runs",
+    is_flag=True,
+    help="Read the runs `sagepipe local run` and `local replay` left in --state-dir, with no emulator running.",
+)
+@_STATE_DIR
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any free port.")
+@click.option("--host", default=None, metavar="HOST", help="Listen on HOST instead of 127.0.0.1 (prints a warning).")
+@click.option("--metric", default="validation:accuracy", show_default=True, help="The primary metric.")
+@click.option(
+    "--refresh",
+    type=click.FloatRange(0.5, 60.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between live updates of an open page.",
+)
+@_audit_command
+def console(  # noqa: PLR0917 - click passes the options by name
+    stack_name: str | None,
+    local_runs: bool,
+    state_dir: Path,
+    port: int,
+    host: str | None,
+    metric: str,
+    refresh: float,
+) -> None:
+    """Serve the runs in a browser: the runs table (live), each run's execution graph with its states' input,
+    output and errors beside its record, metrics and logs, two runs compared, a metric over time.
+
+    Read-only. Reads the stack (--stack, else $SAGEPIPE_STACK, else stack_name in ./samconfig.toml) through boto3's
+    usual configuration: AWS_ENDPOINT_URL and --stack sagepipe-local for a running `sagepipe local up`, whose logs
+    it reads from --state-dir. With --local it reads the runs left in --state-dir instead.
+    """
+    import logging
+
+    import boto3
+    from botocore.config import Config
+
+    from sagepipe.console.app import create_app
+    from sagepipe.console.server import LOOPBACK, ConsoleServer, exposure_warning, trusted_hosts
+    from sagepipe.console.sources import RunSource, StackRuns, StateDirRuns
+    from sagepipe.runs.diff import repository_at
+    from sagepipe.runs.errors import RunsError
+    from sagepipe.runs.stack import default_stack_name
+
+    source: RunSource
+    if local_runs:
+        if stack_name:
+            raise RunsError("give --stack or --local, not both")
+        if not (state_dir / "runs").is_dir():
+            raise RunsError(f"no runs in {state_dir / 'runs'}: run `sagepipe local run` first, or pass --state-dir")
+        source = StateDirRuns(state_dir)
+    else:
+        name = stack_name or default_stack_name()
+        if not name:
+            raise RunsError(
+                "which stack? pass --stack NAME, or --local for the runs `sagepipe local run` left in .sagepipe"
+            )
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        source = StackRuns(boto3.session.Session(), name, state_dir=state_dir, config=config)
+    listen = host or LOOPBACK
+    app = create_app(
+        source,
+        refresh_seconds=refresh,
+        metric=metric,
+        repository=repository_at(None),
+        trusted_hosts=trusted_hosts(listen),
+    )
+    try:
+        server = ConsoleServer(app, listen, port)
+    except OSError as error:
+        raise RunsError(f"cannot listen on {listen}:{port}: {error.strerror or error}") from None
+    # One line per request would bury the console's own output (a page polls every few seconds).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warning = exposure_warning(listen, server.port)
+    if warning:
+        click.echo(warning, err=True)
+    click.echo(f"sagepipe console: {source.description}")
+    click.echo(f"  open {server.url}")
+    click.echo("  Ctrl-C stops it.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.server.server_close()
 
 
 # ------------------------------------------------------------------------------------------ developer tooling
