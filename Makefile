@@ -116,6 +116,7 @@ bench: venv ## Print the measured figures quoted in the README
 	$(BIN)/python bench/jsonata_eval.py
 	$(BIN)/python bench/trigger_storm.py
 	$(BIN)/python bench/runs_queries.py
+	$(BIN)/python bench/console_render.py
 
 .PHONY: clean
 clean: ## Remove build output and local run state (keeps the virtual environments)

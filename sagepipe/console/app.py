@@ -17,7 +17,7 @@ from threading import Lock
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
-from flask import Flask, Response, abort, jsonify, render_template, request, send_file
+from flask import Flask, Response, abort, jsonify, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from sagepipe.console.graph_svg import execution_svg
@@ -223,6 +223,8 @@ def _routes(app: Flask) -> None:  # noqa: PLR0915 - one place lists every route
             metric=data["metric"],
             limit=data["limit"],
             next_token=data["next_token"],
+            # One url_for, not one per row (a thousand rows): the run page is this prefix and the quoted run id.
+            run_base=url_for("run", run_id="_").removesuffix("_"),
         )
 
     @app.get("/api/runs")

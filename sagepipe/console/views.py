@@ -12,7 +12,7 @@ from sagepipe.console.redact import Redactor
 from sagepipe.console.sources import Execution, LogTail
 from sagepipe.local.graph import StateVisit, execution_path, state_visits
 from sagepipe.runs.records import plain
-from sagepipe.runs.views import run_row
+from sagepipe.runs.views import ROW_FIELDS, run_row
 
 PAYLOAD_LIMIT: Final = 64 * 1024
 """A state's input or output is shown up to this many characters (Step Functions allows 256 KiB)."""
@@ -131,7 +131,13 @@ def redacted_record(record: Mapping[str, Any], redactor: Redactor) -> dict[str, 
 
 
 def rows_json(records: Sequence[Mapping[str, Any]], metric: str, redactor: Redactor) -> list[dict[str, str]]:
-    return [run_row(redacted_record(record, redactor), metric).as_json() for record in records]
+    # Only the fields a row shows are redacted (before any cell is cut, so a cut cannot hide a secret's shape).
+    return [
+        run_row(
+            redacted_record({name: record[name] for name in ROW_FIELDS if name in record}, redactor), metric
+        ).as_json()
+        for record in records
+    ]
 
 
 def model_fields(record: Mapping[str, Any]) -> list[tuple[str, str]]:

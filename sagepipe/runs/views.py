@@ -125,6 +125,22 @@ class RunRow:
         return {name: str(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
+ROW_FIELDS: Final = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "status",
+    "trigger_kind",
+    "triggered_by",
+    "commit_id",
+    "data_key",
+    "data_version_id",
+    "data_ref",
+    "metrics",
+)
+"""The record fields `run_row` reads."""
+
+
 def run_row(record: Mapping[str, Any], metric: str = HEADLINE_METRIC) -> RunRow:
     return RunRow(
         run_id=str(record.get("run_id", NO_VALUE)),
