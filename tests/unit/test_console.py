@@ -267,3 +267,25 @@ def test_bad_console_usage_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == 2, (result.stdout, result.stderr)
         assert result.stderr.count("\n") == 1
         assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "uploaded with AKIAABCDEFGHIJKLMNOP by ci",
+        "clone https://x:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com",
+        "token github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+        "X-Hub-Signature-256: sha256=" + "ab" * 32,
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+        "DB_PASSWORD=hunter2hunter2",
+        '{"webhook_secret": "s3cr3t-value"}',
+    ],
+)
+def test_text_shaped_like_a_credential_is_redacted(text: str) -> None:
+    """Given text holding a credential of each shape the redactor knows, then the credential is gone."""
+    redacted = Redactor().text(text)
+
+    assert REDACTED in redacted
+    for secret in ("ABCDEFGHIJKLMNOP", "abcdefghijklmnop", "ab" * 32, "payload", "MIIEow", "hunter2", "s3cr3t"):
+        assert secret not in redacted, redacted
