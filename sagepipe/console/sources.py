@@ -30,12 +30,15 @@ LOG_TAIL_LINES: Final = 200
 LOG_TAIL_BYTES: Final = 256 * 1024
 """The tail read of a local log: enough for LOG_TAIL_LINES long lines, without reading a large log whole."""
 HISTORY_PAGE: Final = 1000
-"""GetExecutionHistory's maximum maxResults (botocore stepfunctions service-2.json, PageSize: max 1000)."""
+"""GetExecutionHistory's maximum maxResults (botocore data/stepfunctions/2016-11-23/service-2.json, PageSize: max
+1000; https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html)."""
 HISTORY_PAGES_MAX: Final = 25
-"""Standard workflows have at most 25,000 history events (Step Functions quotas): 25 pages of 1,000."""
+"""Standard workflows have at most 25,000 history events, kept 90 days after the execution ends (Step Functions
+quotas, https://docs.aws.amazon.com/step-functions/latest/dg/limits.html): 25 pages of 1,000."""
 TRAINING_LOG_GROUP: Final = "/aws/sagemaker/TrainingJobs"
-"""SageMaker's log group for training jobs, one stream per instance named <job>/algo-<n>-<epoch> (SageMaker
-developer guide, "Log groups and streams that SageMaker AI sends to CloudWatch Logs")."""
+"""SageMaker's log group for training jobs, one stream per instance whose name starts with the job's name
+(<job>/algo-<n>-<epoch>; SageMaker developer guide, "Log groups and streams that SageMaker AI sends to CloudWatch
+Logs", https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html)."""
 LOG_KINDS: Final = ("build", "training")
 _AWS_HOSTS: Final = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 

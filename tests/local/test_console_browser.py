@@ -127,7 +127,7 @@ def page(browser: Any) -> Iterator[Any]:
 def screenshot(page: Any, name: str) -> Path:
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUTPUT_DIR / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))  # the viewport: what a user sees first
     return path
 
 
