@@ -51,6 +51,13 @@ system-deps: ## Install Graphviz (for graph.svg) when it is missing and we may
 	  echo "note: Graphviz 'dot' is missing; run 'sudo apt-get install graphviz' to get graph.svg" >&2; exit 0; fi; \
 	$$SUDO apt-get install -y -qq graphviz >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
+.PHONY: browser-deps
+browser-deps: ## Install Debian's Chromium (for the console's browser tests) when it is missing and we may
+	@test -x /usr/bin/chromium && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	  echo "note: /usr/bin/chromium is missing; run 'sudo apt-get install chromium' for the console's browser tests" >&2; exit 0; fi; \
+	$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 .PHONY: lock
 lock: ## Re-pin requirements/*.txt from requirements/*.in (needs uv)
 	uv pip compile requirements/dev.in -o requirements/dev.txt --python-version $(PYTHON_VERSION) --no-header --quiet
@@ -60,6 +67,8 @@ lock: ## Re-pin requirements/*.txt from requirements/*.in (needs uv)
 .PHONY: demo
 demo: venv system-deps ## Run the whole pipeline locally: no AWS account, no Docker
 	$(BIN)/sagepipe local run
+	@echo
+	@echo "See the runs in a browser (http://127.0.0.1:8765):  $(BIN)/sagepipe console --local"
 
 .PHONY: build
 build: venv ## sam build (cached, parallel)
@@ -96,12 +105,17 @@ PYTEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: pytest
-pytest: venv system-deps ## The test suite (unit, static, contract, local end to end), in parallel
+pytest: venv system-deps browser-deps ## The test suite (unit, static, contract, local end to end, browser), in parallel
 	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 .PHONY: test-fast
 test-fast: lint ## The inner loop: lint, and every test except the end-to-end tier (marker e2e)
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
+
+.PHONY: console-screenshot
+console-screenshot: venv system-deps browser-deps ## Regenerate docs/console.png (the README's) from the browser tests
+	SAGEPIPE_TEST_OUTPUT=$(BUILD_DIR)/test-output $(BIN)/pytest -q tests/local/test_console_browser.py -k failed_run
+	cp $(BUILD_DIR)/test-output/console/failed-run.png docs/console.png
 
 .PHONY: test
 test: lint pytest validate checkov build ## Every check, as CI runs them

@@ -293,9 +293,9 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
                     fg="yellow",
                 )
         data = data_file or write_breast_cancer_csv(state_dir / "data" / "breast-cancer.csv")
-        first = _follow(pipeline, reporter, pipeline.pushed(commit), timeout)
+        first = pipeline.collect(_follow(pipeline, reporter, pipeline.pushed(commit), timeout))
         if first.status != "SUCCEEDED":
-            reporter.record(pipeline.collect(first))
+            reporter.record(first)
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
         result = _follow(pipeline, reporter, pipeline.uploaded(data), timeout)
         reporter.record(pipeline.collect(result))
@@ -514,6 +514,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 EXIT_MODEL_DIFFERS = 3
 EXIT_NOT_VERIFIED = 4
 RUN_STATUSES = ("RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+TRIGGER_KINDS = ("code", "data", "manual")  # docs/audit-record.md, `trigger_kind`
 
 
 @main.group()
@@ -635,6 +636,9 @@ def _repository(path: Path | None) -> Path | None:
 @runs.command("list")
 @click.option("--status", type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Only runs that ended so.")
 @click.option("--commit", help="Only runs of this commit (a full SHA, or an abbreviation git can expand here).")
+@click.option(
+    "--trigger", type=click.Choice(TRIGGER_KINDS, case_sensitive=False), help="Only runs this kind of trigger started."
+)
 @click.option("--since", help="Only runs started since: a date (2026-11-01), a time, or an age (7d, 12h, 30m).")
 @click.option("--limit", type=int, default=20, show_default=True, help="Runs per page (1-1000).")
 @click.option("--next", "next_token", metavar="TOKEN", help="The next page: the token the previous page printed.")
@@ -645,6 +649,7 @@ def _repository(path: Path | None) -> Path | None:
 def runs_list(  # noqa: PLR0917 - click passes the options by name
     status: str | None,
     commit: str | None,
+    trigger: str | None,
     since: str | None,
     limit: int,
     next_token: str | None,
@@ -660,6 +665,7 @@ def runs_list(  # noqa: PLR0917 - click passes the options by name
     page = trail.table.list(
         status=status.upper() if status else None,
         commit=resolve_commit(commit, _repository(None)) if commit else None,
+        trigger=trigger.lower() if trigger else None,
         since=parse_since(since) if since else None,
         limit=limit,
         token=next_token,
@@ -970,6 +976,98 @@ def models_approve(version: str, reason: str, stack_name: str | None, as_json: b
 def models_reject(version: str, reason: str, stack_name: str | None, as_json: bool) -> None:
     """Reject VERSION (a rejected champion hands over to the previous Approved version). Records who and why."""
     _decide(version, reason, stack_name, as_json, "Rejected")
+
+
+# ------------------------------------------------------------------------------------------ the console
+@main.command()
+@_STACK
+@click.option(
+    "--local",
+    "local_runs",
+    is_flag=True,
+    help="Read the runs `sagepipe local run` and `local replay` left in --state-dir, with no emulator running.",
+)
+@_STATE_DIR
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any free port.")
+@click.option("--host", default=None, metavar="HOST", help="Listen on HOST instead of 127.0.0.1 (prints a warning).")
+@click.option("--metric", default="validation:accuracy", show_default=True, help="The primary metric.")
+@click.option(
+    "--refresh",
+    type=click.FloatRange(0.5, 60.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between live updates of an open page.",
+)
+@_audit_command
+def console(  # noqa: PLR0917 - click passes the options by name
+    stack_name: str | None,
+    local_runs: bool,
+    state_dir: Path,
+    port: int,
+    host: str | None,
+    metric: str,
+    refresh: float,
+) -> None:
+    """Serve the runs in a browser: the runs table (live), each run's execution graph with its states' input,
+    output and errors beside its record, metrics and logs, two runs compared, a metric over time.
+
+    Read-only. Reads the stack (--stack, else $SAGEPIPE_STACK, else stack_name in ./samconfig.toml) through boto3's
+    usual configuration: AWS_ENDPOINT_URL and --stack sagepipe-local for a running `sagepipe local up`, whose logs
+    it reads from --state-dir. With --local it reads the runs left in --state-dir instead.
+    """
+    import logging
+
+    import boto3
+    from botocore.config import Config
+
+    from sagepipe.console.app import create_app
+    from sagepipe.console.server import LOOPBACK, ConsoleServer, exposure_warning, trusted_hosts
+    from sagepipe.console.sources import RunSource, StackRuns, StateDirRuns
+    from sagepipe.runs.diff import repository_at
+    from sagepipe.runs.errors import RunsError
+    from sagepipe.runs.stack import default_stack_name
+
+    source: RunSource
+    if local_runs:
+        if stack_name:
+            raise RunsError("give --stack or --local, not both")
+        if not (state_dir / "runs").is_dir():
+            raise RunsError(f"no runs in {state_dir / 'runs'}: run `sagepipe local run` first, or pass --state-dir")
+        source = StateDirRuns(state_dir)
+    else:
+        name = stack_name or default_stack_name()
+        if not name:
+            raise RunsError(
+                "which stack? pass --stack NAME, or --local for the runs `sagepipe local run` left in .sagepipe"
+            )
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        source = StackRuns(boto3.session.Session(), name, state_dir=state_dir, config=config)
+    listen = host or LOOPBACK
+    app = create_app(
+        source,
+        refresh_seconds=refresh,
+        metric=metric,
+        repository=repository_at(None),
+        trusted_hosts=trusted_hosts(listen),
+    )
+    try:
+        server = ConsoleServer(app, listen, port)
+    except OSError as error:
+        raise RunsError(f"cannot listen on {listen}:{port}: {error.strerror or error}") from None
+    # One line per request would bury the console's own output (a page polls every few seconds).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warning = exposure_warning(listen, server.port)
+    if warning:
+        click.echo(warning, err=True)
+    click.echo(f"sagepipe console: {source.description}")
+    click.echo(f"  open {server.url}")
+    click.echo("  Ctrl-C stops it.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.server.server_close()
 
 
 # ------------------------------------------------------------------------------------------ developer tooling

@@ -49,11 +49,14 @@ __all__ = [
     "ExecutionPath",
     "RenderedGraph",
     "StateError",
+    "StateVisit",
     "Transition",
     "dot_string",
+    "dot_to_svg",
     "dot_tooltip",
     "execution_path",
     "render",
+    "state_visits",
     "to_dot",
 ]
 
@@ -378,6 +381,70 @@ def _close(open_states: list[_OpenState], name: str) -> _OpenState | None:
     else:
         del open_states[index]
     return state
+
+
+# --------------------------------------------------------------------------------------------- each state's visits
+
+
+@dataclass(frozen=True)
+class StateVisit:
+    """One time an execution was in a state: what went in and came out, when, and how many attempts it took.
+
+    `attempts` counts the work the state scheduled (TaskScheduled and its Lambda and activity kin): 0 for states
+    that schedule nothing (Pass, Choice...) and for a Task whose Arguments failed to evaluate. `input` and `output`
+    are the JSON text of the history (None while the state runs, and for a Fail state, which has no exit event).
+    """
+
+    name: str
+    kind: str
+    entered_at: Any
+    exited_at: Any
+    input: str | None
+    output: str | None
+    attempts: int
+
+
+def state_visits(history: Sequence[Mapping[str, Any]]) -> dict[str, list[StateVisit]]:
+    """State name -> its visits in order, read from ``get_execution_history`` events (any order).
+
+    A visit opens at ``<Type>StateEntered`` and closes at the ``<Type>StateExited`` that names it; attempts are
+    charged to the most recently entered state still open, as `execution_path` charges failures.
+    """
+    visits: dict[str, list[StateVisit]] = {}
+    open_visits: list[dict[str, Any]] = []
+
+    def close(entry: dict[str, Any], exited_at: Any, output: str | None) -> None:
+        visits.setdefault(entry["name"], []).append(
+            StateVisit(
+                entry["name"], entry["kind"], entry["entered_at"], exited_at, entry["input"], output, entry["attempts"]
+            )
+        )
+
+    for event in sorted(history, key=_event_id):
+        event_type = str(event.get("type", ""))
+        if event_type.endswith("StateEntered"):
+            name = _state_name(event, "stateEnteredEventDetails")
+            if name is not None:
+                details = _details(event, "stateEntered")
+                entered = {
+                    "name": name,
+                    "kind": event_type.removesuffix("StateEntered"),
+                    "entered_at": event.get("timestamp"),
+                    "input": details.get("input") if isinstance(details.get("input"), str) else None,
+                    "attempts": 0,
+                }
+                open_visits.append(entered)
+        elif event_type.endswith("StateExited"):
+            name = _state_name(event, "stateExitedEventDetails")
+            index = next((i for i in range(len(open_visits) - 1, -1, -1) if open_visits[i]["name"] == name), None)
+            if index is not None:
+                output = _details(event, "stateExited").get("output")
+                close(open_visits.pop(index), event.get("timestamp"), output if isinstance(output, str) else None)
+        elif event_type in _ATTEMPT_EVENTS and open_visits:
+            open_visits[-1]["attempts"] += 1
+    for entry in open_visits:
+        close(entry, None, None)
+    return visits
 
 
 # --------------------------------------------------------------------------------------------- DOT text
@@ -711,6 +778,32 @@ def _edge_attributes(edge: _Edge, taken: bool) -> str:
 # --------------------------------------------------------------------------------------------- files
 
 
+def dot_to_svg(dot: str) -> tuple[str | None, str | None]:
+    """DOT text laid out as SVG by Graphviz's ``dot``: (the SVG, None), or (None, why not) when ``dot`` is
+    missing, fails or hangs. For callers that keep the picture in memory (the console); `render` writes files."""
+    executable = shutil.which("dot")
+    if executable is None:
+        return None, MISSING_DOT_PROBLEM
+    try:
+        completed = subprocess.run(
+            [executable, "-Tsvg"],
+            input=dot,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=RENDER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"Graphviz 'dot' did not finish within {RENDER_TIMEOUT_SECONDS:g} s"
+    except OSError as error:
+        return None, f"Graphviz 'dot' could not run: {error}"
+    if completed.returncode != 0 or not completed.stdout.strip():
+        detail = _shorten(completed.stderr, 300) or "no message"
+        return None, f"Graphviz 'dot' failed (exit {completed.returncode}): {detail}"
+    return completed.stdout, None
+
+
 def render(
     definition: Mapping[str, Any], history: Sequence[Mapping[str, Any]], out_dir: Path, *, title: str
 ) -> RenderedGraph:
@@ -727,27 +820,10 @@ def render(
     # No stale picture of an earlier render next to a graph.dot it no longer matches.
     svg_path.unlink(missing_ok=True)
 
-    executable = shutil.which("dot")
-    if executable is None:
-        return RenderedGraph(dot_path, None, MISSING_DOT_PROBLEM)
-    try:
-        completed = subprocess.run(
-            [executable, "-Tsvg", "-o", str(partial), str(dot_path)],
-            capture_output=True,
-            text=True,
-            timeout=RENDER_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        partial.unlink(missing_ok=True)
-        return RenderedGraph(dot_path, None, f"Graphviz 'dot' did not finish within {RENDER_TIMEOUT_SECONDS:g} s")
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        return RenderedGraph(dot_path, None, f"Graphviz 'dot' could not run: {error}")
-    if completed.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
-        detail = _shorten(completed.stderr, 300) or "no message"
-        return RenderedGraph(dot_path, None, f"Graphviz 'dot' failed (exit {completed.returncode}): {detail}")
+    svg, problem = dot_to_svg(dot_path.read_text(encoding="utf-8"))
+    if svg is None:
+        return RenderedGraph(dot_path, None, problem)
     # Written under another name and renamed, so graph.svg is never a half-written file.
+    partial.write_text(svg, encoding="utf-8")
     partial.replace(svg_path)
     return RenderedGraph(dot_path, svg_path, None)

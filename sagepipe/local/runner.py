@@ -466,6 +466,8 @@ class LocalPipeline:
                 stateMachineArn=self.stack.outputs["PipelineStateMachineArn"]
             )["definition"]
         )
+        # The definition the run's graph is drawn over, kept so that `sagepipe console --local` can draw it again.
+        write("definition.json", definition)
         rendered = render(definition, result.history, run_dir, title=f"sagepipe run {result.run_id}")
         files["graph.dot"] = rendered.dot_path
         if rendered.svg_path is not None:

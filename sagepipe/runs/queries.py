@@ -177,16 +177,20 @@ class RunsTable:
         *,
         status: str | None = None,
         commit: str | None = None,
+        trigger: str | None = None,
         since: str | None = None,
         limit: int = 20,
         token: str | None = None,
     ) -> Page:
-        """Runs newest first, by commit (and status), by status, or all: one index each."""
+        """Runs newest first, by commit (and status), by status, or all: one index each. The trigger kind is in no
+        index's key: it filters the Query's items (DynamoDB applies a FilterExpression after reading them)."""
         if commit is not None:
-            return self._query(INDEX_BY_COMMIT, commit, since=since, status=status, limit=limit, token=token)
+            return self._query(
+                INDEX_BY_COMMIT, commit, since=since, status=status, trigger=trigger, limit=limit, token=token
+            )
         if status is not None:
-            return self._query(INDEX_BY_STATUS, status, since=since, limit=limit, token=token)
-        return self._query(INDEX_BY_TIME, RUN_RECORD_SK, since=since, limit=limit, token=token)
+            return self._query(INDEX_BY_STATUS, status, since=since, trigger=trigger, limit=limit, token=token)
+        return self._query(INDEX_BY_TIME, RUN_RECORD_SK, since=since, trigger=trigger, limit=limit, token=token)
 
     def lineage(
         self,
@@ -226,6 +230,7 @@ class RunsTable:
         *,
         since: str | None = None,
         status: str | None = None,
+        trigger: str | None = None,
         rerun_request_id: str | None = None,
         limit: int,
         token: str | None = None,
@@ -244,6 +249,10 @@ class RunsTable:
             names["#status"] = "status"
             values[":status"] = {"S": status}
             filters.append("#status = :status")
+        if trigger is not None:
+            names["#trigger"] = "trigger_kind"
+            values[":trigger"] = {"S": trigger}
+            filters.append("#trigger = :trigger")
         if rerun_request_id is not None:
             names["#request"] = "rerun_request_id"
             values[":request"] = {"S": rerun_request_id}

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from sagepipe.runs.diff import Diff
-from sagepipe.runs.records import duration_seconds, groups, lacks, links, plain, short_principal, why_it_lacks
+from sagepipe.runs.records import groups, lacks, links, why_it_lacks
 from sagepipe.runs.verify import Verification
+from sagepipe.runs.views import HEADLINE_METRIC, cell, diff_rows, run_headers, run_row
 
-HEADLINE_METRIC = "validation:accuracy"
-CELL_LIMIT = 60
-
-
-def cell(value: Any, limit: int = CELL_LIMIT) -> str:
-    """One value on one line: maps as k=v, numbers without Decimal noise, long text cut with an ellipsis."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, Decimal | int | float):
-        text = str(plain(value))
-    elif isinstance(value, Mapping):
-        text = ", ".join(f"{key}={cell(item, limit)}" for key, item in sorted(value.items()))
-    elif isinstance(value, list | tuple):
-        text = ", ".join(cell(item, limit) for item in value)
-    else:
-        text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+__all__ = ["HEADLINE_METRIC", "cell", "diff", "run_rows", "runs_table", "show", "table", "verification"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -41,38 +23,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), line(["─" * width for width in widths]), *(line(row) for row in rows)])
 
 
-def _duration(record: Mapping[str, Any]) -> str:
-    seconds = duration_seconds(record)
-    if seconds is None:
-        return "—"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
-
-
-def _data_version(record: Mapping[str, Any]) -> str:
-    key, version = record.get("data_key"), record.get("data_version_id")
-    if not key:
-        return "—"
-    return f"{cell(key, 40)}@{str(version or '')[:8]}"
-
-
 def run_rows(records: Sequence[Mapping[str, Any]], metric: str = HEADLINE_METRIC) -> tuple[list[str], list[list[str]]]:
-    headers = ["RUN", "STARTED", "STATUS", "TRIGGER", "WHO", "COMMIT", "DATA VERSION", metric.upper(), "DURATION"]
-    rows = [
-        [
-            str(record.get("run_id", "—")),
-            str(record.get("started_at", "—"))[:19].replace("T", " "),
-            str(record.get("status", "—")),
-            str(record.get("trigger_kind", "—")),
-            cell(short_principal(record.get("triggered_by")), 28),
-            str(record.get("commit_id") or "—")[:12],
-            _data_version(record),
-            cell((record.get("metrics") or {}).get(metric)),
-            _duration(record),
-        ]
-        for record in records
-    ]
-    return headers, rows
+    return run_headers(metric), [run_row(record, metric).cells() for record in records]
 
 
 def runs_table(records: Sequence[Mapping[str, Any]], metric: str = HEADLINE_METRIC) -> str:
@@ -102,17 +54,10 @@ def show(record: Mapping[str, Any]) -> str:
 
 
 def diff(result: Diff, show_all: bool = False) -> str:
-    rows = result.rows if show_all else result.differences
     headers = ["SECTION", "FIELD", result.run_a[:36], result.run_b[:36], "DELTA"]
     body = [
-        [
-            row.section,
-            row.field,
-            cell(row.a, 48),
-            cell(row.b, 48),
-            ("" if row.delta is None else f"{row.delta:+.6f}".rstrip("0").rstrip(".")) + ("" if row.same else "  ≠"),
-        ]
-        for row in rows
+        [row.section, row.field, row.a, row.b, row.delta + ("" if row.same else "  ≠")]
+        for row in diff_rows(result, show_all)
     ]
     lines = [table(headers, body) if body else "no differences in the compared fields"]
     same = len(result.rows) - len(result.differences)

@@ -271,8 +271,19 @@ def test_local_run_prints_a_succeeded_record_and_keeps_the_run_s_files(tmp_path:
     assert "✓ BuildImage" in run.stderr
     assert "emulator   http://localhost:" in run.stderr
 
-    (run_dir,) = run.run_dirs()
-    expected = {"record.json", "history.json", "training.log", "build.log", "model.tar.gz", "graph.dot"}
+    # Both runs are kept (`sagepipe console --local` shows them): the push's, SKIPPED without data, and the upload's.
+    (push_dir,) = [path for path in run.run_dirs() if path.name != record["run_id"]]
+    assert json.loads((push_dir / "record.json").read_text(encoding="utf-8"))["status"] == "SKIPPED"
+    run_dir = run.state_dir / "runs" / str(record["run_id"])
+    expected = {
+        "record.json",
+        "history.json",
+        "definition.json",
+        "training.log",
+        "build.log",
+        "model.tar.gz",
+        "graph.dot",
+    }
     if shutil.which("dot"):
         expected.add("graph.svg")
     present = {path.name for path in run_dir.iterdir()}
@@ -299,7 +310,7 @@ def test_local_run_with_data_lacking_the_target_column_fails_at_train(tmp_path: 
     assert "'target' column" in str(record["failure_reason"])
     assert "States.TaskFailed" in run.stderr, "the Train task's failure is shown as it happens"
     assert "= FAILED" in run.stderr
-    (run_dir,) = run.run_dirs()
+    run_dir = run.state_dir / "runs" / str(record["run_id"])
     assert "no 'target' column" in (run_dir / "training.log").read_text(encoding="utf-8")
 
 

@@ -42,6 +42,7 @@ from sagepipe.local.graph import (
     dot_tooltip,
     execution_path,
     render,
+    state_visits,
     to_dot,
 )
 from sagepipe.local.process import poll_until
@@ -421,6 +422,25 @@ def test_a_training_failure_is_drawn_with_retries_red_train_and_the_next_edge_no
     assert node(dot, "RunFailed")["fillcolor"] != FAILED_FILL
     assert is_grey_node(node(dot, "DigestArtifact"))
     assert "status: FAILED" in dot
+
+
+def test_state_visits_give_each_states_times_attempts_input_and_output() -> None:
+    """Given the training failure (Train: two retried attempts and a caught third) in shuffled order, when its
+    visits are read, then Train has one visit of three attempts, one second per event from entry to exit, with the
+    history's input and output; a Choice scheduled nothing; RunFailed (a Fail state) has no exit nor output."""
+    history = training_failure()
+    train_entered = next(event for event in history if event.get("stateEnteredEventDetails", {}).get("name") == "Train")
+    train_entered["stateEnteredEventDetails"]["input"] = '{"job": "<img src=x>"}'
+
+    visits = state_visits(list(reversed(history)))
+
+    (train,) = visits["Train"]
+    assert (train.kind, train.attempts, train.input, train.output) == ("Task", 3, '{"job": "<img src=x>"}', "{}")
+    assert (train.exited_at - train.entered_at).total_seconds() == 3 * 3 + 1  # 3 attempts of 3 events, then exit
+    assert [visit.attempts for visit in visits["StageInput"]] == [0]
+    (run_failed,) = visits["RunFailed"]
+    assert (run_failed.kind, run_failed.exited_at, run_failed.output) == ("Fail", None, None)
+    assert "Ignored" not in visits
 
 
 def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:

@@ -306,6 +306,27 @@ def test_each_filter_uses_its_index_and_one_query(account: Account) -> None:
     assert table.dynamodb.operations == ["Query"] * 4
 
 
+def test_the_trigger_filter_keeps_only_runs_of_that_trigger_kind(account: Account) -> None:
+    """Given data, code and manual runs, when listed by trigger (alone, and with a status), then only that kind's
+    runs come back, newest first, through the index the other filters choose; the CLI's --trigger does the same."""
+    data = account.put_run()
+    code = account.put_run(trigger_kind="code", trigger_source="aws.codecommit")
+    failed_code = account.put_run("FAILED", trigger_kind="code", trigger_source="aws.codecommit")
+    account.put_run(trigger_kind="manual", trigger_source="sagepipe.manual")
+    table = account.table(recording=True)
+
+    by_code = table.list(trigger="code")
+    failed_by_code = table.list(trigger="code", status="FAILED")
+    result = cli("list", "--trigger", "DATA", "--json")
+
+    assert [r["run_id"] for r in by_code.records] == [failed_code, code]
+    assert by_code.index == INDEX_BY_TIME
+    assert [r["run_id"] for r in failed_by_code.records] == [failed_code]
+    assert failed_by_code.index == INDEX_BY_STATUS
+    assert result.exit_code == 0, result.stderr
+    assert [r["run_id"] for r in json.loads(result.stdout)["runs"]] == [data]
+
+
 def test_lineage_by_each_key_is_one_query_and_a_repacked_model_is_the_same_model(account: Account) -> None:
     """Given two runs that produced the same model (packed at other times: other tarball sha256s) on two data
     versions, then lineage by the content digest finds both, by commit and by data version the right ones."""
