@@ -348,7 +348,7 @@ def _routes(app: Flask) -> None:  # noqa: PLR0915 - one place lists every route
             records = console.source.list(Filters(), last, None).records
         except RunsError as error:
             problems.append(str(error))
-        points = metric_points(records, metric)
+        points = metric_points(records, metric, console.source.champion_package_arn() if records else None)
         names = metric_names(records)
         return render_template(
             "metrics.html",

@@ -107,6 +107,10 @@ class RunSource(Protocol):
 
     def log(self, record: Mapping[str, Any], kind: str) -> LogTail | None: ...
 
+    def champion_package_arn(self) -> str | None:
+        """The model package the stack's registry holds as the champion, None when there is none to know."""
+        ...
+
 
 # ------------------------------------------------------------------------------------------------ local files
 def _safe_run_dir(runs_dir: Path, run_id: str) -> Path | None:
@@ -171,7 +175,7 @@ class StackRuns:
     def __init__(self, session: Any, stack_name: str, *, state_dir: Path | None = None, config: Any = None) -> None:
         self._clients = {
             service: session.client(service, config=config)
-            for service in ("cloudformation", "dynamodb", "stepfunctions", "logs", "codebuild")
+            for service in ("cloudformation", "dynamodb", "stepfunctions", "logs", "codebuild", "sagemaker")
         }
         self.stack: Stack = describe_stack(self._clients["cloudformation"], stack_name)
         self.table = RunsTable(self._clients["dynamodb"], self.stack.runs_table)
@@ -268,8 +272,18 @@ class StackRuns:
         text = "\n".join(str(event.get("message", "")).rstrip("\n") for event in events)
         return LogTail(kind, text, f"{group} {stream}", len(events) >= LOG_TAIL_LINES, console_url=console_url)
 
+    # ------------------------------------------------------------------------------------------------ a directory
+    def champion_package_arn(self) -> str | None:
+        """The registry's champion (sagepipe models champion), or None: no registry in a stack that predates it,
+        no approved version yet, or a role that may not list the group's packages (the page then marks none)."""
+        from sagepipe.models.registry import Registry  # the registry's commands are not needed by other pages
 
-# ------------------------------------------------------------------------------------------------ a directory
+        try:
+            return Registry(self._clients["sagemaker"], self.stack).champion_arn()
+        except (RunsError, ClientError):
+            return None
+
+
 class StateDirRuns:
     """The runs `sagepipe local` left in <state-dir>/runs/, read from their files."""
 
@@ -357,3 +371,7 @@ class StateDirRuns:
 
     def log(self, record: Mapping[str, Any], kind: str) -> LogTail | None:
         return local_log(self.state_dir, record, kind)
+
+    def champion_package_arn(self) -> str | None:
+        """None: a state directory keeps runs, not the registry (that lives in the stack: use --stack)."""
+        return None

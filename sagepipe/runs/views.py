@@ -36,14 +36,6 @@ FAILED_STATUSES: Final = frozenset({"FAILED", "STOPPED"})
 REJECTED_STATUSES: Final = frozenset({"REJECTED"})
 UNTRAINED_STATUSES: Final = frozenset({"SKIPPED", "DUPLICATE"})
 """Runs that trained nothing: left out of a metric's history."""
-CHAMPION_MARKERS: Final[tuple[tuple[str, Any], ...]] = (
-    ("champion", True),
-    ("model_approval_status", "Approved"),
-    ("model_package_approval_status", "Approved"),
-    ("model_package_status", "Approved"),
-)
-"""How a record says its model is the approved champion, once the model registry writes it (issue 12: the champion
-is the latest Approved package): the newest run with one of these is marked as the champion."""
 
 
 # --------------------------------------------------------------------------------------------------- cells
@@ -250,10 +242,6 @@ class MetricPoint:
     champion: bool
 
 
-def is_champion_marked(record: Mapping[str, Any]) -> bool:
-    return any(record.get(name) == expected for name, expected in CHAMPION_MARKERS)
-
-
 def mark_of(status: str) -> str:
     if status == "SUCCEEDED":
         return "succeeded"
@@ -264,16 +252,26 @@ def mark_of(status: str) -> str:
     return "other"
 
 
-def metric_points(records: Iterable[Mapping[str, Any]], metric: str) -> list[MetricPoint]:
+def metric_points(
+    records: Iterable[Mapping[str, Any]], metric: str, champion_package_arn: str | None = None
+) -> list[MetricPoint]:
     """The runs that trained (not SKIPPED nor DUPLICATE, not still RUNNING), oldest first, with `metric`'s value
-    (None when the run has none: a failed run), how each is marked, and the champion (the newest run marked so)."""
+    (None when the run has none: a failed run), how each is marked, and the champion: the run that registered the
+    model package the registry holds as the champion (the latest Approved one), when it is among them."""
     trained = [
         record
         for record in records
         if str(record.get("status", "")) not in UNTRAINED_STATUSES and record.get("status") != "RUNNING"
     ]
     trained.sort(key=lambda record: str(record.get("started_at", "")))
-    champion = next((record.get("run_id") for record in reversed(trained) if is_champion_marked(record)), None)
+    champion = next(
+        (
+            record.get("run_id")
+            for record in trained
+            if champion_package_arn and record.get("model_package_arn") == champion_package_arn
+        ),
+        None,
+    )
     return [
         MetricPoint(
             run_id=str(record.get("run_id", "")),

@@ -289,3 +289,34 @@ def test_text_shaped_like_a_credential_is_redacted(text: str) -> None:
     assert REDACTED in redacted
     for secret in ("ABCDEFGHIJKLMNOP", "abcdefghijklmnop", "ab" * 32, "payload", "MIIEow", "hunter2", "s3cr3t"):
         assert secret not in redacted, redacted
+
+
+def test_the_metric_history_marks_as_champion_the_run_that_registered_the_registrys_champion() -> None:
+    """Given three trained runs, two of which registered a model package, and the registry's champion being the
+    older of the two packages,
+    When the metric history is drawn with that champion,
+    Then exactly the run that registered it is the champion, and without a known champion no run is."""
+    from sagepipe.runs.views import metric_points
+
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagepipe-models/{}"
+    records = [
+        {
+            "run_id": "r1",
+            "status": "SUCCEEDED",
+            "started_at": "2026-12-01T08:00:00Z",
+            "model_package_arn": arn.format(1),
+        },
+        {"run_id": "r2", "status": "REJECTED", "started_at": "2026-12-01T09:00:00Z"},
+        {
+            "run_id": "r3",
+            "status": "SUCCEEDED",
+            "started_at": "2026-12-01T10:00:00Z",
+            "model_package_arn": arn.format(2),
+        },
+    ]
+
+    marked = [point.run_id for point in metric_points(records, "validation:accuracy", arn.format(1)) if point.champion]
+    unknown = [point.run_id for point in metric_points(records, "validation:accuracy", None) if point.champion]
+
+    assert marked == ["r1"]
+    assert unknown == []
