@@ -6,7 +6,8 @@ arrive through `put-events` by hand, a replay, or a rule someone edited; a run t
 worse than a redundant check.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -246,6 +247,7 @@ def _commit_attributes(commit: CommitRef) -> dict[str, Any]:
             "commit_message": commit.message,
             "commit_url": commit.url,
             "committed_at": commit.committed_at,
+            "commit_image_tree": commit.image_tree,
         }
     )
 
@@ -337,11 +339,33 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
     return payload
 
 
-def normalise(request: NormaliseRequest, settings: Settings) -> Decision:
+ImageTreeResolver = Callable[[str, str], str | None]
+"""(repository, commit) -> the commit's image tree id (common.image_tree), or None when it cannot be read."""
+
+
+def with_image_tree(run: RunInput, settings: Settings, resolve: ImageTreeResolver | None) -> RunInput:
+    """The run with its commit's image tree, read from CodeCommit when builds clone from CodeCommit. A GitHub
+    commit's tree needs a clone (the push event carries only the root tree, and CodeConnections has no API to
+    read a repository), so it stays unknown and the build derives it (buildspec.yml)."""
+    if resolve is None or run.commit is None or run.commit.image_tree is not None:
+        return run
+    from_codecommit = run.trigger.source == CODECOMMIT_SOURCE or (
+        run.trigger.kind == "manual" and settings.code_source == "codecommit"
+    )
+    if not from_codecommit:
+        return run
+    tree = resolve(run.commit.repository, run.commit.id)
+    return replace(run, commit=run.commit.model_copy(update={"image_tree": tree})) if tree else run
+
+
+def normalise(
+    request: NormaliseRequest, settings: Settings, resolve_image_tree: ImageTreeResolver | None = None
+) -> Decision:
     """Decide whether the event runs the pipeline, and build the run input when it does."""
     try:
         run = read_trigger(request.event, settings)
     except IgnoredTrigger as ignored:
         reason = str(ignored)
         return Decision(decision="ignore", reason=reason, payload={"decision": "ignore", "reason": reason})
+    run = with_image_tree(run, settings, resolve_image_tree)
     return Decision(decision="run", run=run, payload=run_payload(request, run, settings))

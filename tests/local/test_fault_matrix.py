@@ -26,6 +26,7 @@ is the deployed one. The results are printed as a table at the end of the test s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "build", "duplicate", "skip", "marker", "manual", "failure"]
+Route = Literal["data", "retag", "build", "duplicate", "skip", "marker", "manual", "failure"]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -77,6 +78,8 @@ ROUTE_OF: dict[str, Route] = {
     "RecordSuccess": "data",
     "NotifySuccess": "data",
     "SealRecord": "data",
+    "ReadImageManifest": "retag",
+    "TagImageWithCommit": "retag",
     "BuildImage": "build",
     "FindClaimOwner": "duplicate",
     "RecordDuplicate": "duplicate",
@@ -96,6 +99,8 @@ TRANSIENT_ERRORS = {
     "dynamodb:getItem": "ProvisionedThroughputExceededException",
     "sns:publish": "Throttled",
     "aws-sdk:ecr:describeImages": "ThrottlingException",
+    "aws-sdk:ecr:batchGetImage": "ThrottlingException",
+    "aws-sdk:ecr:putImage": "ThrottlingException",
     "aws-sdk:s3:copyObject": "SlowDown",
     "codebuild:startBuild": "ThrottlingException",
     "sagemaker:createTrainingJob": "ThrottlingException",
@@ -109,6 +114,8 @@ PERMANENT_ERRORS = {
     "dynamodb:getItem": "ResourceNotFoundException",
     "sns:publish": "AuthorizationError",
     "aws-sdk:ecr:describeImages": "RepositoryNotFoundException",
+    "aws-sdk:ecr:batchGetImage": "RepositoryNotFoundException",
+    "aws-sdk:ecr:putImage": "RepositoryNotFoundException",
     "aws-sdk:s3:copyObject": "NoSuchKey",
     "codebuild:startBuild": "ResourceNotFoundException",
     "sagemaker:createTrainingJob": "ResourceNotFound",
@@ -121,6 +128,7 @@ PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, 
 """How the failure route fails first, so that the failure branch runs."""
 NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "retag": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "manual": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
@@ -168,9 +176,48 @@ class MatrixStack:
     seeded_version: str | None = None
 
     def new_commit(self, message: str) -> str:
-        """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit)."""
+        """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit): the same image tree, so its run
+        reuses HEAD's image and only tags it with the commit."""
         head = git(self.repository, "rev-parse", "HEAD")
         return git(self.repository, *IDENTITY, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", message)
+
+    def new_image_commit(self, message: str) -> str:
+        """A fresh commit whose container/ differs from HEAD's (one added file): a new image tree, so its run
+        builds. HEAD and the index stay as they are."""
+        head = git(self.repository, "rev-parse", "HEAD")
+        blob = (
+            subprocess.run(
+                ["git", "-C", str(self.repository), "hash-object", "-w", "--stdin"],
+                input=message.encode(),
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        index = self.repository / ".git" / f"matrix-index-{uuid.uuid4().hex}"
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        try:
+            for args in (
+                ["read-tree", head],
+                ["update-index", "--add", "--cacheinfo", f"100644,{blob},container/matrix-{uuid.uuid4().hex[:8]}.txt"],
+            ):
+                subprocess.run(["git", "-C", str(self.repository), *args], check=True, env=env, timeout=60)
+            tree = (
+                subprocess.run(
+                    ["git", "-C", str(self.repository), "write-tree"],
+                    check=True,
+                    env=env,
+                    capture_output=True,
+                    timeout=60,
+                )
+                .stdout.decode()
+                .strip()
+            )
+        finally:
+            index.unlink(missing_ok=True)
+        return git(self.repository, *IDENTITY, "commit-tree", tree, "-p", head, "-m", message)
 
     def drain_notifications(self) -> None:
         sqs = self.pipeline.emulator.client("sqs")
@@ -298,9 +345,10 @@ ROUTE_ORDER: dict[Route, int] = {
     "duplicate": 1,
     "manual": 2,
     "failure": 3,
-    "build": 4,
-    "skip": 5,
-    "marker": 6,
+    "retag": 4,
+    "build": 5,
+    "skip": 6,
+    "marker": 7,
 }
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
@@ -328,8 +376,10 @@ def start_run(stack: MatrixStack, route: Route) -> str:
     name = uuid.uuid4().hex[:8]
     if route in {"data", "failure"}:
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
-    elif route in {"build", "skip"}:
+    elif route in {"retag", "skip"}:
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "build":
+        pipeline.push_commit(stack.new_image_commit(f"matrix {name}"))
     elif route == "manual":
         # A manual run names no size, so its version is staged in parts. Outside the prefix, the upload starts nothing.
         key = f"manual/matrix-{name}.csv"

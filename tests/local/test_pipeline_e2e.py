@@ -91,6 +91,39 @@ def test_new_data_for_the_same_commit_reuses_the_image_and_trains_again(
     assert second.record["artifact_sha256"]
 
 
+def test_a_docs_only_commit_reuses_the_image_with_no_build_and_tags_it_with_the_commit(
+    pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
+) -> None:
+    """Given a first run that built the image of HEAD's tree, when a commit that changes only the README and docs
+    is pushed, then its run starts no CodeBuild build, trains with the same image (by digest), records its own
+    commit and the unchanged image tree, and the image now also carries the new commit's tag (immutable tags: the
+    tree's and the first commit's stay)."""
+    _, first = run_through_events(pipeline, commit=repository.head, data=training_data)
+    builds_before = len(pipeline.emulator.client("codebuild").list_builds()["ids"])
+
+    docs = repository.commit("Docs only", {"README.md": "more words\n", "docs/new-page.md": "# new\n"})
+    (second,) = run_through_events(pipeline, commit=docs, data=None)
+
+    assert first.status == second.status == "SUCCEEDED", second.cause
+    assert first.record
+    assert second.record
+    assert "BuildImage" in states_entered(first)
+    assert "BuildImage" not in states_entered(second)
+    assert "TagImageWithCommit" in states_entered(second)
+    assert len(pipeline.emulator.client("codebuild").list_builds()["ids"]) == builds_before
+    assert second.record["commit_id"] == docs
+    assert second.record["image_built"] is False
+    assert second.record["image_digest"] == first.record["image_digest"]
+    assert second.record["commit_image_tree"] == first.record["commit_image_tree"]
+    assert len(second.record["commit_image_tree"]) == 40
+    ecr = pipeline.emulator.client("ecr")
+    (image,) = ecr.describe_images(
+        repositoryName=pipeline.stack.ref("TrainingImageRepository"),
+        imageIds=[{"imageDigest": first.record["image_digest"]}],
+    )["imageDetails"]
+    assert set(image["imageTags"]) == {f"tree-{first.record['commit_image_tree']}", repository.head_of(1), docs}
+
+
 def test_a_code_push_builds_then_trains_on_the_latest_data(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:
