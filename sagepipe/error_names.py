@@ -573,7 +573,7 @@ def _ecr(operation: str = "DescribeImages") -> list[ErrorRow]:
             "ServerException": _SERVER,
             "InvalidParameterException": _PERMANENT,
             "RepositoryNotFoundException": _PERMANENT,
-            "LimitExceededException": (False, "a service limit; not throttling"),
+            "LimitExceededException": (True, "throttling in botocore's standard retry mode (botocore-retry)"),
             "UnableToGetUpstreamImageException": (False, "pull-through cache repositories only"),
         },
         "PutImage": {
@@ -583,7 +583,7 @@ def _ecr(operation: str = "DescribeImages") -> list[ErrorRow]:
             "ImageAlreadyExistsException": (False, "the image already has this tag; caught (nothing to add)"),
             "LayersNotFoundException": _PERMANENT,
             "ReferencedImagesNotFoundException": _PERMANENT,
-            "LimitExceededException": (False, "a service limit (images per repository); not throttling"),
+            "LimitExceededException": (True, "throttling in botocore's standard retry mode (botocore-retry)"),
             "ImageTagAlreadyExistsException": (
                 False,
                 "the immutable tag names another image (an older build of the commit); caught (keep it)",

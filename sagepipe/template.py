@@ -69,6 +69,7 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     "DigestArtifactReservedConcurrency": "10",
     "StageDatasetReservedConcurrency": "10",
     "SealRecordReservedConcurrency": "10",
+    "CacheKeyReservedConcurrency": "10",
     "GitHubWebhookReservedConcurrency": "10",
 }
 

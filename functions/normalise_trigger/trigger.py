@@ -69,6 +69,8 @@ class RunInput:
     commit: CommitRef | None = None
     data: DataVersion | None = None
     rerun: Rerun | None = None
+    force: bool = False
+    """Train even when the training cache has a run with the same key (`sagepipe run --force`)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ def _manual_run(event: dict[str, Any], settings: Settings) -> RunInput:
         commit=CommitRef(id=detail.commit, repository=settings.code_repository, branch=settings.code_branch),
         data=DataVersion(bucket=detail.data.bucket, key=detail.data.key, version_id=detail.data.version_id),
         rerun=rerun,
+        force=detail.force,
     )
 
 
@@ -327,6 +330,7 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
         "training": training.model_dump(by_alias=True),
         "waiting": _waiting_reasons(settings),
         "record": {"base": base},
+        "force": run.force,
     }
     if run.rerun is not None:
         # The claim key gets the request id: a re-run is not a duplicate of its original, and a redelivered

@@ -76,8 +76,9 @@ def test_each_reservation_is_a_parameter_that_reserves_exactly_what_it_says() ->
         "StageDatasetFunction",
         "SealRecordFunction",
         "GitHubWebhookFunction",
+        "CacheKeyFunction",
     }
-    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 190
+    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 200
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5"])
@@ -90,6 +91,7 @@ def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_functi
         "StageDatasetReservedConcurrency",
         "SealRecordReservedConcurrency",
         "GitHubWebhookReservedConcurrency",
+        "CacheKeyReservedConcurrency",
     ):
         parameter = load_template()["Parameters"][name]
         assert parameter["Default"] == ""
