@@ -64,7 +64,7 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "retag", "build", "duplicate", "skip", "marker", "manual", "failure"]
+Route = Literal["data", "cached", "retag", "build", "duplicate", "skip", "marker", "manual", "failure"]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -72,6 +72,10 @@ ROUTE_OF: dict[str, Route] = {
     "ClaimRun": "data",
     "OpenRunRecord": "data",
     "FindImage": "data",
+    "ComputeCacheKey": "data",
+    "RecordCacheKey": "data",
+    "RecordCached": "cached",
+    "NotifyCached": "cached",
     "StageTrainingData": "data",
     "Train": "data",
     "DigestArtifact": "data",
@@ -128,7 +132,8 @@ PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, 
 """How the failure route fails first, so that the failure branch runs."""
 NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
-    "retag": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "retag": ("SUCCEEDED", "CACHED", ["CACHED"]),
+    "cached": ("SUCCEEDED", "CACHED", ["CACHED"]),
     "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "manual": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
@@ -255,6 +260,16 @@ class Stacks:
         self.work = work
         self.current: MatrixStack | None = None
         self.data = write_breast_cancer_csv(work / "breast-cancer.csv")
+        self._variants = 0
+
+    def new_data(self) -> Path:
+        """The seed data without one row, a different row each call: new bytes, so the training cache misses
+        and the run trains (the seed data itself is the `cached` route's)."""
+        self._variants += 1
+        lines = self.data.read_text(encoding="utf-8").splitlines(keepends=True)
+        variant = self.work / f"variant-{self._variants}.csv"
+        variant.write_text("".join(lines[: self._variants] + lines[self._variants + 1 :]), encoding="utf-8")
+        return variant
 
     def use(self, kind: str) -> MatrixStack:
         if self.current is not None and self.current.kind == kind:
@@ -342,13 +357,14 @@ class Scenario:
 
 ROUTE_ORDER: dict[Route, int] = {
     "data": 0,
-    "duplicate": 1,
-    "manual": 2,
-    "failure": 3,
-    "retag": 4,
-    "build": 5,
-    "skip": 6,
-    "marker": 7,
+    "cached": 1,
+    "duplicate": 2,
+    "manual": 3,
+    "failure": 4,
+    "retag": 5,
+    "build": 6,
+    "skip": 7,
+    "marker": 8,
 }
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
@@ -370,13 +386,25 @@ class Observed:
     late_results: list[str] = field(default_factory=list)
 
 
-def start_run(stack: MatrixStack, route: Route) -> str:
+def start_run(stacks: Stacks, stack: MatrixStack, route: Route) -> str:
     pipeline = stack.pipeline
     marker = pipeline.execution_marker()
     name = uuid.uuid4().hex[:8]
     if route in {"data", "failure"}:
+        pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{name}.csv")
+    elif route == "cached":
+        # The seed's bytes under a new key: the seed run's key, which SUCCEEDED.
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
-    elif route in {"retag", "skip"}:
+    elif route == "retag":
+        # New data first (its own run trains HEAD's image on it), then a commit with HEAD's tree: its run reuses
+        # the image and tags it with the commit, then its key (same image, same data) is that run's: CACHED.
+        data_marker = pipeline.execution_marker()
+        pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{name}.csv")
+        (data_arn,) = pipeline.started_since(data_marker, timeout=30)
+        assert pipeline.follow(data_arn, timeout=RUN_TIMEOUT_SECONDS).status == "SUCCEEDED"
+        marker = pipeline.execution_marker()
+        pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "skip":
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
     elif route == "build":
         pipeline.push_commit(stack.new_image_commit(f"matrix {name}"))
@@ -384,7 +412,7 @@ def start_run(stack: MatrixStack, route: Route) -> str:
         # A manual run names no size, so its version is staged in parts. Outside the prefix, the upload starts nothing.
         key = f"manual/matrix-{name}.csv"
         version = pipeline.emulator.client("s3").put_object(
-            Bucket=pipeline.data_bucket, Key=key, Body=stack.data.read_bytes()
+            Bucket=pipeline.data_bucket, Key=key, Body=stacks.new_data().read_bytes()
         )["VersionId"]
         pipeline.put_event(
             "sagepipe.manual",
@@ -433,7 +461,7 @@ def run(stacks: Stacks, scenario: Scenario) -> Observed:
         runtime.faults.inject(PRIMARY_FAILURE)
     runtime.faults.inject(scenario.fault())
 
-    arn = start_run(stack, scenario.route)
+    arn = start_run(stacks, stack, scenario.route)
     result = stack.pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
     notifications = stack.notifications_for(result.run_id)
     observed = Observed(
@@ -502,7 +530,7 @@ def expected(scenario: Scenario) -> Expected:
         # The record is final and stays as it is; the outcome is notified (saying the ledger was not written),
         # then the execution fails.
         return Expected("FAILED", "sagepipe.SealRecordFailed", record_status, None, None, notifications, attempts)
-    if state in {"NotifySuccess", "NotifySkipped"}:
+    if state in {"NotifySuccess", "NotifySkipped", "NotifyCached"}:
         # The record was already final: it is kept; the failure is notified.
         return Expected("FAILED", f"sagepipe.{state}Failed", record_status, None, None, ["FAILED"], attempts)
     return Expected("FAILED", f"sagepipe.{state}Failed", "FAILED", state, error, ["FAILED"], attempts)
