@@ -163,6 +163,11 @@ def test_identical_bytes_uploaded_again_end_cached_and_force_trains_anyway(
     assert_valid_record(again.record)
     assert_valid_record(first.record)
 
+    # The same bytes once more (outside the data prefix, so only the manual run starts): a new (commit, data
+    # version) pair, whose key is the first run's.
+    version = pipeline.emulator.client("s3").put_object(
+        Bucket=pipeline.data_bucket, Key="manual/copy.csv", Body=training_data.read_bytes()
+    )["VersionId"]
     marker = pipeline.execution_marker()
     pipeline.put_event(
         "sagepipe.manual",
@@ -171,11 +176,7 @@ def test_identical_bytes_uploaded_again_end_cached_and_force_trains_anyway(
             "commit": repository.head,
             "requestedBy": "e2e",
             "force": True,
-            "data": {
-                "bucket": pipeline.data_bucket,
-                "key": "datasets/copy.csv",
-                "versionId": again.record["data_version_id"],
-            },
+            "data": {"bucket": pipeline.data_bucket, "key": "manual/copy.csv", "versionId": version},
         },
     )
     (arn,) = pipeline.started_since(marker)
