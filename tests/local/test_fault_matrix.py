@@ -396,13 +396,8 @@ def start_run(stacks: Stacks, stack: MatrixStack, route: Route) -> str:
         # The seed's bytes under a new key: the seed run's key, which SUCCEEDED.
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
     elif route == "retag":
-        # New data first (its own run trains HEAD's image on it), then a commit with HEAD's tree: its run reuses
-        # the image and tags it with the commit, then its key (same image, same data) is that run's: CACHED.
-        data_marker = pipeline.execution_marker()
-        pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{name}.csv")
-        (data_arn,) = pipeline.started_since(data_marker, timeout=30)
-        assert pipeline.follow(data_arn, timeout=RUN_TIMEOUT_SECONDS).status == "SUCCEEDED"
-        marker = pipeline.execution_marker()
+        # After prepare_retag: a commit with HEAD's tree, so its run reuses the image and tags it with the commit;
+        # its key (same image, same data) is then the prepared run's: CACHED.
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
     elif route == "skip":
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
@@ -439,6 +434,17 @@ def start_run(stacks: Stacks, stack: MatrixStack, route: Route) -> str:
     return arn
 
 
+def prepare_retag(stacks: Stacks, stack: MatrixStack) -> None:
+    """Before the retag route's faults are armed: new data, whose own run (with the latest commit, tagged there
+    and then if an earlier scenario could not) trains on it, so that the retag run's key is known to be that run's."""
+    pipeline = stack.pipeline
+    marker = pipeline.execution_marker()
+    pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{uuid.uuid4().hex[:8]}.csv")
+    (arn,) = pipeline.started_since(marker, timeout=30)
+    prepared = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert (prepared.record or {}).get("status") == "SUCCEEDED", prepared.cause
+
+
 def attempts_of(result: RunResult, state: str) -> int:
     """How many times the state called its integration: TaskScheduled events while the state was current."""
     current, attempts = None, 0
@@ -456,6 +462,8 @@ def run(stacks: Stacks, scenario: Scenario) -> Observed:
     runtime.faults.clear()
     runtime.clock.reset()
     runtime.clock.retry_scale = RETRY_SCALE
+    if scenario.route == "retag":
+        prepare_retag(stacks, stack)
     stack.drain_notifications()
     if scenario.route == "failure":
         runtime.faults.inject(PRIMARY_FAILURE)
