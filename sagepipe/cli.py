@@ -222,7 +222,7 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
             pipeline, reporter, marker, f"data upload s3://{pipeline.data_bucket}/{key} ({version})", timeout
         )
         reporter.record(pipeline.collect(result))
-    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") == "SUCCEEDED"
+    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") in {"SUCCEEDED", "CACHED"}
     sys.exit(0 if ok else EXIT_RUN_NOT_SUCCEEDED)
 
 
@@ -381,7 +381,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 # ------------------------------------------------------------------------------------------ the audit trail
 EXIT_MODEL_DIFFERS = 3
 EXIT_NOT_VERIFIED = 4
-RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "CACHED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
 
 
 @main.group()
