@@ -299,7 +299,7 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
         result = _follow(pipeline, reporter, pipeline.uploaded(data), timeout)
         reporter.record(pipeline.collect(result))
-    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") == "SUCCEEDED"
+    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") in {"SUCCEEDED", "CACHED"}
     sys.exit(0 if ok else EXIT_RUN_NOT_SUCCEEDED)
 
 
@@ -425,7 +425,8 @@ def _announce(reporter: Reporter, pipeline: LocalPipeline, discovery: Path) -> N
     "--data", "data_uri", required=True, metavar="S3_URI", help="The exact data version: s3://bucket/key?versionId=..."
 )
 @click.option("--reason", help="Why, for the audit record.")
-def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
+@click.option("--force", is_flag=True, help="Train even when the training cache has a run with the same key.")
+def run_manually(commit: str, data_uri: str, reason: str | None, force: bool) -> None:
     """Start a run for an explicit commit and data version (a 'Manual Run Requested' event).
 
     Uses boto3's usual configuration: AWS_PROFILE, AWS_REGION, and AWS_ENDPOINT_URL (so it works against
@@ -444,6 +445,7 @@ def run_manually(commit: str, data_uri: str, reason: str | None) -> None:
             commit=commit,
             data_uri=data_uri,
             reason=reason,
+            force=force,
         )
     except ManualRunError as error:
         click.echo(f"error: {error}", err=True)
@@ -513,7 +515,7 @@ def doctor(stack_name: str | None, config_env: str, params: tuple[str, ...], as_
 # ------------------------------------------------------------------------------------------ the audit trail
 EXIT_MODEL_DIFFERS = 3
 EXIT_NOT_VERIFIED = 4
-RUN_STATUSES = ("RUNNING", "SUCCEEDED", "REJECTED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "REJECTED", "CACHED", "FAILED", "STOPPED", "SKIPPED", "DUPLICATE")
 TRIGGER_KINDS = ("code", "data", "manual")  # docs/audit-record.md, `trigger_kind`
 
 
@@ -801,13 +803,20 @@ def _content_digest(path: Path) -> str:
 @runs.command("rerun")
 @click.argument("run")
 @click.option("--reason", help="Why, for the audit record (default: 're-run of RUN').")
+@click.option("--force", is_flag=True, help="Train again even though the training cache has RUN's key (else: CACHED).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the re-run to end.")
 @click.option("--timeout", type=float, help="Seconds to wait (default: the run's max runtime plus an hour).")
 @_STACK
 @_RUNS_JSON
 @_audit_command
 def runs_rerun(  # noqa: PLR0917 - click passes the options by name
-    run: str, reason: str | None, wait: bool, timeout: float | None, stack_name: str | None, as_json: bool
+    run: str,
+    reason: str | None,
+    force: bool,
+    wait: bool,
+    timeout: float | None,
+    stack_name: str | None,
+    as_json: bool,
 ) -> None:
     """Train RUN's commit on its data version with its hyperparameters and instances again, recorded as a re-run
     of RUN; then say whether the model is identical (exit 3 when it is not, 1 when the re-run did not succeed)."""
@@ -817,7 +826,13 @@ def runs_rerun(  # noqa: PLR0917 - click passes the options by name
     trail = _audit_trail(stack_name)
     original = trail.table.get(run)
     request = request_rerun(
-        trail.client("events"), trail.client("sts"), trail.client("s3"), original, trail.stack, reason=reason
+        trail.client("events"),
+        trail.client("sts"),
+        trail.client("s3"),
+        original,
+        trail.stack,
+        reason=reason,
+        force=force,
     )
     if not as_json:
         click.echo(f"re-run of {request.original} requested: event {request.event_id}, request {request.request_id}")
@@ -840,6 +855,9 @@ def runs_rerun(  # noqa: PLR0917 - click passes the options by name
             err=True,
         )
         sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+    if record.get("status") == "CACHED":
+        _report_cached_rerun(request.as_json(), plain(record), as_json=as_json)
+        return
     comparison = compare_models(original, record)
     if as_json:
         _echo_json({"request": request.as_json(), "rerun": plain(record), "comparison": comparison.as_json()})
@@ -850,6 +868,15 @@ def runs_rerun(  # noqa: PLR0917 - click passes the options by name
         sys.exit(EXIT_RUN_NOT_SUCCEEDED)
     if comparison.identical is False:
         sys.exit(EXIT_MODEL_DIFFERS)
+
+
+def _report_cached_rerun(request: dict[str, Any], record: dict[str, Any], *, as_json: bool) -> None:
+    """A re-run whose training cache key matched: nothing was trained, so there is no model to compare."""
+    if as_json:
+        _echo_json({"request": request, "rerun": record, "comparison": None})
+        return
+    click.echo(f"run {record['run_id']} CACHED from run {record.get('cached_from')}: no training job ran")
+    click.echo("its training cache key matches; to train again and compare the models, re-run with --force")
 
 
 @runs.command("verify")

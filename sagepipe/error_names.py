@@ -591,18 +591,39 @@ def _sagemaker_model_package() -> list[ErrorRow]:
     return [*rows, _generic(integration, "sfn-awssdk"), _STATE_TIMEOUT]
 
 
-def _ecr() -> list[ErrorRow]:
-    integration = "aws-sdk:ecr:describeImages"
-    rows = _modelled(
-        integration,
-        "DescribeImages",
-        {
+def _ecr(operation: str = "DescribeImages") -> list[ErrorRow]:
+    integration = f"aws-sdk:ecr:{operation[:1].lower()}{operation[1:]}"
+    codes: dict[str, dict[str, tuple[bool, str]]] = {
+        "DescribeImages": {
             "ServerException": _SERVER,
-            "ImageNotFoundException": (False, "the commit has no image yet; caught (build it)"),
+            "ImageNotFoundException": (False, "no image of this tree (or commit) yet; caught (build it)"),
             "RepositoryNotFoundException": _PERMANENT,
             "InvalidParameterException": _PERMANENT,
         },
-    )
+        "BatchGetImage": {
+            "ServerException": _SERVER,
+            "InvalidParameterException": _PERMANENT,
+            "RepositoryNotFoundException": _PERMANENT,
+            "LimitExceededException": (True, "throttling in botocore's standard retry mode (botocore-retry)"),
+            "UnableToGetUpstreamImageException": (False, "pull-through cache repositories only"),
+        },
+        "PutImage": {
+            "ServerException": _SERVER,
+            "InvalidParameterException": _PERMANENT,
+            "RepositoryNotFoundException": _PERMANENT,
+            "ImageAlreadyExistsException": (False, "the image already has this tag; caught (nothing to add)"),
+            "LayersNotFoundException": _PERMANENT,
+            "ReferencedImagesNotFoundException": _PERMANENT,
+            "LimitExceededException": (True, "throttling in botocore's standard retry mode (botocore-retry)"),
+            "ImageTagAlreadyExistsException": (
+                False,
+                "the immutable tag names another image (an older build of the commit); caught (keep it)",
+            ),
+            "ImageDigestDoesNotMatchException": _PERMANENT,
+            "KmsException": (False, "the repository's KMS key refused the write"),
+        },
+    }
+    rows = _modelled(integration, operation, codes[operation])
     rows += _unmodelled(
         integration,
         {"ThrottlingException": _THROTTLING, "AccessDeniedException": _PERMANENT},
@@ -650,6 +671,8 @@ def errors() -> dict[str, tuple[ErrorRow, ...]]:
         "codebuild:startBuild": tuple(_codebuild()),
         "sagemaker:createTrainingJob": tuple(_sagemaker()),
         "aws-sdk:ecr:describeImages": tuple(_ecr()),
+        "aws-sdk:ecr:batchGetImage": tuple(_ecr("BatchGetImage")),
+        "aws-sdk:ecr:putImage": tuple(_ecr("PutImage")),
         "aws-sdk:s3:copyObject": tuple(_s3()),
         "aws-sdk:sagemaker:createModelPackage": tuple(_sagemaker_model_package()),
     }

@@ -79,7 +79,13 @@ class Rerun:
 
 
 def manual_run_entry(
-    commit: str, data: DataVersion, requested_by: str, reason: str | None, rerun: Rerun | None = None
+    commit: str,
+    data: DataVersion,
+    requested_by: str,
+    reason: str | None,
+    rerun: Rerun | None = None,
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "commit": commit,
@@ -90,6 +96,8 @@ def manual_run_entry(
         detail["reason"] = reason
     if rerun is not None:
         detail |= rerun.detail()
+    if force:
+        detail["force"] = True
     return {"Source": MANUAL_SOURCE, "DetailType": MANUAL_RUN_REQUESTED, "Detail": json.dumps(detail)}
 
 
@@ -128,9 +136,11 @@ def check_data_version(s3: Any, data: DataVersion) -> None:
         raise ManualRunError(f"cannot check {where}: {code or error}") from error
 
 
-def request_manual_run(events: Any, sts: Any, s3: Any, *, commit: str, data_uri: str, reason: str | None) -> str:
+def request_manual_run(
+    events: Any, sts: Any, s3: Any, *, commit: str, data_uri: str, reason: str | None, force: bool = False
+) -> str:
     """Validate (the data version must exist), then put the event. Returns the EventBridge event id."""
     data = parse_data_uri(data_uri)
-    entry = manual_run_entry(parse_commit(commit), data, who_am_i(sts), reason)
+    entry = manual_run_entry(parse_commit(commit), data, who_am_i(sts), reason, force=force)
     check_data_version(s3, data)
     return put_entry(events, entry)

@@ -71,6 +71,7 @@ ALL_FEATURES_PARAMETERS: Mapping[str, str] = {
     "SealRecordReservedConcurrency": "10",
     "EvaluateGateReservedConcurrency": "10",
     "RecordModelDecisionReservedConcurrency": "10",
+    "CacheKeyReservedConcurrency": "10",
     "GitHubWebhookReservedConcurrency": "10",
 }
 

@@ -87,6 +87,7 @@ class ManualRunDetail(LenientModel):
     rerun_of: str | None = Field(default=None, alias="rerunOf", min_length=1, max_length=80)
     rerun_request_id: RerunRequestId | None = Field(default=None, alias="rerunRequestId")
     training: TrainingOverride | None = None
+    force: bool = Field(default=False, description="Bypass the training cache: train even when the key matches")
 
     @model_validator(mode="after")
     def _a_rerun_names_its_request_and_configuration(self) -> "ManualRunDetail":

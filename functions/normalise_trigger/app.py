@@ -3,9 +3,13 @@
 from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from common.image_tree import image_tree_from_folder
 from common.observability import MetricUnit, logger, metrics, tracer
 from normalise_trigger.models import NormaliseRequest, Settings
 from normalise_trigger.trigger import normalise
@@ -29,13 +33,30 @@ def settings() -> Settings:
         raise SettingsError(f"invalid stack configuration: {where}{problem}") from None
 
 
+@cache
+def codecommit() -> Any:
+    # Standard retry mode: throttling and 5xx retried with backoff (botocore/retries/standard.py).
+    return boto3.client("codecommit", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+def image_tree(repository: str, commit: str) -> str | None:
+    """The commit's image tree from CodeCommit GetFolder of its root. A failure leaves it unknown, and the
+    build derives it instead: a lost lookup costs a short build, never a wrong image."""
+    try:
+        folder = codecommit().get_folder(repositoryName=repository, commitSpecifier=commit, folderPath="/")
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("image tree unknown: CodeCommit GetFolder failed", extra={"commit": commit, "error": str(error)})
+        return None
+    return image_tree_from_folder(folder)
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = NormaliseRequest.model_validate(event)
     logger.append_keys(run_id=request.run_id)
-    decision = normalise(request, settings())
+    decision = normalise(request, settings(), image_tree)
     if decision.decision == "ignore":
         logger.warning(
             "trigger ignored",

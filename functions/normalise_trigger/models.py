@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     environment: str = Field(min_length=1)
     code_repository: str = Field(min_length=1, description="CodeCommit name, or owner/name on GitHub")
     code_branch: str = Field(min_length=1)
+    code_source: Literal["codecommit", "github"] = Field(
+        default="codecommit", description="Where builds clone from: CodeCommit, or GitHub through a connection"
+    )
     data_bucket_name: str = Field(min_length=3)
     data_prefix: str = ""
     data_trigger_mode: Literal["object", "marker"] = "object"
@@ -171,6 +174,11 @@ class CommitRef(BaseModel):
     id: str
     repository: str
     branch: str
+    image_tree: str | None = Field(
+        default=None,
+        description="The git tree of what the image build reads at this commit (common.image_tree); None when "
+        "the source cannot tell without a clone (GitHub): the build derives it then",
+    )
     author: str | None = None
     message: str | None = None
     url: str | None = None

@@ -6,7 +6,8 @@ arrive through `put-events` by hand, a replay, or a rule someone edited; a run t
 worse than a redundant check.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -68,6 +69,8 @@ class RunInput:
     commit: CommitRef | None = None
     data: DataVersion | None = None
     rerun: Rerun | None = None
+    force: bool = False
+    """Train even when the training cache has a run with the same key (`sagepipe run --force`)."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,7 @@ def _manual_run(event: dict[str, Any], settings: Settings) -> RunInput:
         commit=CommitRef(id=detail.commit, repository=settings.code_repository, branch=settings.code_branch),
         data=DataVersion(bucket=detail.data.bucket, key=detail.data.key, version_id=detail.data.version_id),
         rerun=rerun,
+        force=detail.force,
     )
 
 
@@ -246,6 +250,7 @@ def _commit_attributes(commit: CommitRef) -> dict[str, Any]:
             "commit_message": commit.message,
             "commit_url": commit.url,
             "committed_at": commit.committed_at,
+            "commit_image_tree": commit.image_tree,
         }
     )
 
@@ -329,6 +334,7 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
         "registry": {"approvalStatus": settings.model_approval_status},
         "waiting": _waiting_reasons(settings),
         "record": {"base": base},
+        "force": run.force,
     }
     if run.rerun is not None:
         # The claim key gets the request id: a re-run is not a duplicate of its original, and a redelivered
@@ -341,11 +347,33 @@ def run_payload(request: NormaliseRequest, run: RunInput, settings: Settings) ->
     return payload
 
 
-def normalise(request: NormaliseRequest, settings: Settings) -> Decision:
+ImageTreeResolver = Callable[[str, str], str | None]
+"""(repository, commit) -> the commit's image tree id (common.image_tree), or None when it cannot be read."""
+
+
+def with_image_tree(run: RunInput, settings: Settings, resolve: ImageTreeResolver | None) -> RunInput:
+    """The run with its commit's image tree, read from CodeCommit when builds clone from CodeCommit. A GitHub
+    commit's tree needs a clone (the push event carries only the root tree, and CodeConnections has no API to
+    read a repository), so it stays unknown and the build derives it (buildspec.yml)."""
+    if resolve is None or run.commit is None or run.commit.image_tree is not None:
+        return run
+    from_codecommit = run.trigger.source == CODECOMMIT_SOURCE or (
+        run.trigger.kind == "manual" and settings.code_source == "codecommit"
+    )
+    if not from_codecommit:
+        return run
+    tree = resolve(run.commit.repository, run.commit.id)
+    return replace(run, commit=run.commit.model_copy(update={"image_tree": tree})) if tree else run
+
+
+def normalise(
+    request: NormaliseRequest, settings: Settings, resolve_image_tree: ImageTreeResolver | None = None
+) -> Decision:
     """Decide whether the event runs the pipeline, and build the run input when it does."""
     try:
         run = read_trigger(request.event, settings)
     except IgnoredTrigger as ignored:
         reason = str(ignored)
         return Decision(decision="ignore", reason=reason, payload={"decision": "ignore", "reason": reason})
+    run = with_image_tree(run, settings, resolve_image_tree)
     return Decision(decision="run", run=run, payload=run_payload(request, run, settings))

@@ -163,3 +163,40 @@ def _copy_entry(repository: Path, source: Path, raw: bytes, digest: Callable[[by
             for chunk in iter(lambda: content.read(1 << 20), b""):
                 digest(chunk)
     # Anything else (a submodule's directory) is not part of this repository's tree.
+
+
+# ---------------------------------------------------------------------------------------------- trees
+
+
+def root_entries(repository: Path, commit: str) -> tuple[str, str, list[tuple[str, str, str, str]]]:
+    """The commit's full id, its root tree id, and the root tree's entries (mode, type, id, name), as
+    `git ls-tree` lists them. Raises subprocess.CalledProcessError when the commit does not exist."""
+    commit_id = git(repository, "rev-parse", "--verify", "--end-of-options", f"{commit}^{{commit}}")
+    root = git(repository, "rev-parse", f"{commit_id}^{{tree}}")
+    listing = subprocess.run(
+        ["git", "-C", str(repository), "ls-tree", "-z", commit_id],
+        check=True,
+        capture_output=True,
+        timeout=GIT_TIMEOUT_SECONDS,
+    ).stdout
+    entries = []
+    for raw in listing.split(b"\0"):
+        if raw:
+            meta, _, name = raw.partition(b"\t")
+            mode, kind, object_id = meta.decode().split()
+            entries.append((mode, kind, object_id, os.fsdecode(name)))
+    return commit_id, root, entries
+
+
+def image_tree(repository: Path, commit: str, inputs: Sequence[str] = ("buildspec.yml", "container")) -> str:
+    """The git tree of just `inputs` at `commit`, as buildspec.yml computes it: `git ls-tree | git mktree`
+    (mktree adds that one small tree object to the repository's object store)."""
+    listing = git(repository, "ls-tree", commit, "--", *inputs)
+    return subprocess.run(
+        ["git", "-C", str(repository), "mktree"],
+        input=listing + "\n" if listing else "",
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT_SECONDS,
+    ).stdout.strip()

@@ -17,6 +17,7 @@ from sagepipe.local import (
     account,
     cloudformation,
     codebuild,
+    codecommit,
     dynamodb,
     eventbridge,
     lambda_,
@@ -51,6 +52,7 @@ ADAPTER_MODULES: Final = (
     "sagepipe.local.account.lambda_settings",
     "sagepipe.local.account.service_quotas",
     "sagepipe.local.account.code_connections",
+    "sagepipe.local.codecommit.get_folder",
     "sagepipe.local.cloudformation.stacks",
 )
 """Every module that patches moto (tests/contract checks each one's MOTO_INTERNALS)."""
@@ -61,7 +63,7 @@ def install_all() -> None:
     server_dispatch.install()
     jsonpath_cache.install()
     stepfunctions.install({"codebuild": codebuild.task, "sagemaker": sagemaker.task})
-    for service in (dynamodb, s3, eventbridge, lambda_, codebuild, sagemaker, account, cloudformation):
+    for service in (dynamodb, s3, eventbridge, lambda_, codebuild, codecommit, sagemaker, account, cloudformation):
         service.install()
 
 

@@ -15,7 +15,7 @@ TRAINING_CODE_PATHS = ("container", "buildspec.yml")
 """What a build reads from a commit: a change anywhere else does not change the image."""
 
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("code", ("commit_id", "commit_repository", "commit_branch", "commit_message")),
+    ("code", ("commit_id", "commit_repository", "commit_branch", "commit_message", "commit_image_tree")),
     (
         "data",
         (
@@ -26,10 +26,13 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "data_etag",
             "data_manifest_sha256",
             "data_object_count",
+            "data_sha256",
+            "data_sha256_source",
         ),
     ),
     ("instances", ("instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds")),
     ("image", ("image_digest", "image_built")),
+    ("cache", ("cache_key", "cache_decision", "cache_reason", "cached_from", "forced")),
     ("model", ("status", "model_content_sha256", "artifact_sha256", "artifact_size_bytes")),
 )
 
@@ -108,13 +111,27 @@ def diff_records(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Row]:
         for name in sorted(set(hyperparameters_a) | set(hyperparameters_b))
     ]
     rows += [Row(section, name, a.get(name), b.get(name)) for section, names in _SECTIONS[3:4] for name in names]
+    rows += [
+        Row(section, name, a.get(name), b.get(name))
+        for section, names in _SECTIONS[4:5]
+        for name in names
+        if name in a or name in b
+    ]
+    # The training cache key's parts (functions/cache_key/key.py): which one differs says why two runs did not share
+    # a model, or why they did.
+    parts_a = a.get("cache_key_parts") or {}
+    parts_b = b.get("cache_key_parts") or {}
+    rows += [
+        Row("cache key parts", name, parts_a.get(name), parts_b.get(name))
+        for name in sorted(set(parts_a) | set(parts_b))
+    ]
     metrics_a = a.get("metrics") or {}
     metrics_b = b.get("metrics") or {}
     for name in sorted(set(metrics_a) | set(metrics_b)):
         first, second = _number(metrics_a.get(name)), _number(metrics_b.get(name))
         delta = float(second - first) if first is not None and second is not None else None
         rows.append(Row("metrics", name, metrics_a.get(name), metrics_b.get(name), delta))
-    rows += [Row(section, name, a.get(name), b.get(name)) for section, names in _SECTIONS[4:] for name in names]
+    rows += [Row(section, name, a.get(name), b.get(name)) for section, names in _SECTIONS[5:] for name in names]
     return rows
 
 

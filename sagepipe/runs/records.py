@@ -46,6 +46,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "commit_message",
             "commit_url",
             "committed_at",
+            "commit_image_tree",
         ),
     ),
     (
@@ -61,9 +62,12 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "data_manifest_uri",
             "data_manifest_sha256",
             "data_object_count",
+            "data_sha256",
+            "data_sha256_source",
         ),
     ),
     ("image", ("image_uri", "image_digest", "image_built", "image_build_id")),
+    ("training cache", ("cache_decision", "cache_reason", "cached_from", "forced", "cache_key", "cache_key_parts")),
     (
         "training",
         (

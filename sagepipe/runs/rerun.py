@@ -104,6 +104,7 @@ def request_rerun(
     stack: Stack,
     *,
     reason: str | None,
+    force: bool = False,
     now: datetime | None = None,
 ) -> RerunRequest:
     """Check the data version still exists, then put the re-run request. Returns what to wait for."""
@@ -112,7 +113,9 @@ def request_rerun(
     started = (now or datetime.now(UTC)) - CLOCK_SKEW
     try:
         check_data_version(s3, data)
-        entry = manual_run_entry(commit, data, who_am_i(sts), reason or f"re-run of {rerun.of}", rerun=rerun)
+        entry = manual_run_entry(
+            commit, data, who_am_i(sts), reason or f"re-run of {rerun.of}", rerun=rerun, force=force
+        )
         event_id = put_entry(events, entry)
     except ManualRunError as error:
         raise RunsError(str(error)) from None

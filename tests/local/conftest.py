@@ -45,6 +45,10 @@ class TrainingRepository:
     def head(self) -> str:
         return git(self.path, "rev-parse", "HEAD")
 
+    def head_of(self, back: int) -> str:
+        """The commit `back` commits before HEAD."""
+        return git(self.path, "rev-parse", f"HEAD~{back}")
+
     def read(self, relative: str) -> str:
         return (self.path / relative).read_text(encoding="utf-8")
 

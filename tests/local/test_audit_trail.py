@@ -182,7 +182,7 @@ def test_a_rerun_reproduces_the_model_and_a_redelivered_request_is_its_duplicate
     request delivered again is a DUPLICATE of the re-run, not a second training."""
     original = trail.record(trail.first)
 
-    result = trail.cli("rerun", trail.first.run_id, "--reason", "reproduce", "--json", "--timeout", "300")
+    result = trail.cli("rerun", trail.first.run_id, "--reason", "reproduce", "--force", "--json", "--timeout", "300")
 
     assert result.exit_code == 0, (result.stdout, result.stderr)
     document = json.loads(result.stdout)

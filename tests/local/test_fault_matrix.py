@@ -26,6 +26,7 @@ is the deployed one. The results are printed as a table at the end of the test s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "build", "duplicate", "skip", "marker", "manual", "failure", "rejected"]
+Route = Literal["data", "cached", "retag", "build", "duplicate", "skip", "marker", "manual", "failure", "rejected"]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -71,6 +72,10 @@ ROUTE_OF: dict[str, Route] = {
     "ClaimRun": "data",
     "OpenRunRecord": "data",
     "FindImage": "data",
+    "ComputeCacheKey": "data",
+    "RecordCacheKey": "data",
+    "RecordCached": "cached",
+    "NotifyCached": "cached",
     "StageTrainingData": "data",
     "Train": "data",
     "DigestArtifact": "data",
@@ -79,6 +84,8 @@ ROUTE_OF: dict[str, Route] = {
     "RecordSuccess": "data",
     "NotifySuccess": "data",
     "SealRecord": "data",
+    "ReadImageManifest": "retag",
+    "TagImageWithCommit": "retag",
     "BuildImage": "build",
     "FindClaimOwner": "duplicate",
     "RecordDuplicate": "duplicate",
@@ -100,6 +107,8 @@ TRANSIENT_ERRORS = {
     "dynamodb:getItem": "ProvisionedThroughputExceededException",
     "sns:publish": "Throttled",
     "aws-sdk:ecr:describeImages": "ThrottlingException",
+    "aws-sdk:ecr:batchGetImage": "ThrottlingException",
+    "aws-sdk:ecr:putImage": "ThrottlingException",
     "aws-sdk:s3:copyObject": "SlowDown",
     "codebuild:startBuild": "ThrottlingException",
     "sagemaker:createTrainingJob": "ThrottlingException",
@@ -114,6 +123,8 @@ PERMANENT_ERRORS = {
     "dynamodb:getItem": "ResourceNotFoundException",
     "sns:publish": "AuthorizationError",
     "aws-sdk:ecr:describeImages": "RepositoryNotFoundException",
+    "aws-sdk:ecr:batchGetImage": "RepositoryNotFoundException",
+    "aws-sdk:ecr:putImage": "RepositoryNotFoundException",
     "aws-sdk:s3:copyObject": "NoSuchKey",
     "codebuild:startBuild": "ResourceNotFoundException",
     "sagemaker:createTrainingJob": "ResourceNotFound",
@@ -129,6 +140,8 @@ PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, 
 """How the failure route fails first, so that the failure branch runs."""
 NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
+    "retag": ("SUCCEEDED", "CACHED", ["CACHED"]),
+    "cached": ("SUCCEEDED", "CACHED", ["CACHED"]),
     "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "manual": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
@@ -177,9 +190,48 @@ class MatrixStack:
     seeded_version: str | None = None
 
     def new_commit(self, message: str) -> str:
-        """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit)."""
+        """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit): the same image tree, so its run
+        reuses HEAD's image and only tags it with the commit."""
         head = git(self.repository, "rev-parse", "HEAD")
         return git(self.repository, *IDENTITY, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", message)
+
+    def new_image_commit(self, message: str) -> str:
+        """A fresh commit whose container/ differs from HEAD's (one added file): a new image tree, so its run
+        builds. HEAD and the index stay as they are."""
+        head = git(self.repository, "rev-parse", "HEAD")
+        blob = (
+            subprocess.run(
+                ["git", "-C", str(self.repository), "hash-object", "-w", "--stdin"],
+                input=message.encode(),
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        index = self.repository / ".git" / f"matrix-index-{uuid.uuid4().hex}"
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        try:
+            for args in (
+                ["read-tree", head],
+                ["update-index", "--add", "--cacheinfo", f"100644,{blob},container/matrix-{uuid.uuid4().hex[:8]}.txt"],
+            ):
+                subprocess.run(["git", "-C", str(self.repository), *args], check=True, env=env, timeout=60)
+            tree = (
+                subprocess.run(
+                    ["git", "-C", str(self.repository), "write-tree"],
+                    check=True,
+                    env=env,
+                    capture_output=True,
+                    timeout=60,
+                )
+                .stdout.decode()
+                .strip()
+            )
+        finally:
+            index.unlink(missing_ok=True)
+        return git(self.repository, *IDENTITY, "commit-tree", tree, "-p", head, "-m", message)
 
     def drain_notifications(self) -> None:
         sqs = self.pipeline.emulator.client("sqs")
@@ -223,6 +275,16 @@ class Stacks:
         self.work = work
         self.current: MatrixStack | None = None
         self.data = write_breast_cancer_csv(work / "breast-cancer.csv")
+        self._variants = 0
+
+    def new_data(self) -> Path:
+        """The seed data without one row, a different row each call: new bytes, so the training cache misses
+        and the run trains (the seed data itself is the `cached` route's)."""
+        self._variants += 1
+        lines = self.data.read_text(encoding="utf-8").splitlines(keepends=True)
+        variant = self.work / f"variant-{self._variants}.csv"
+        variant.write_text("".join(lines[: self._variants] + lines[self._variants + 1 :]), encoding="utf-8")
+        return variant
 
     def use(self, kind: str) -> MatrixStack:
         if self.current is not None and self.current.kind == kind:
@@ -313,13 +375,15 @@ class Scenario:
 
 ROUTE_ORDER: dict[Route, int] = {
     "data": 0,
-    "duplicate": 1,
-    "manual": 2,
-    "failure": 3,
-    "build": 4,
-    "skip": 5,
-    "marker": 6,
-    "rejected": 7,
+    "cached": 1,
+    "duplicate": 2,
+    "manual": 3,
+    "failure": 4,
+    "retag": 5,
+    "build": 6,
+    "skip": 7,
+    "marker": 8,
+    "rejected": 9,
 }
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
@@ -341,19 +405,28 @@ class Observed:
     late_results: list[str] = field(default_factory=list)
 
 
-def start_run(stack: MatrixStack, route: Route) -> str:
+def start_run(stacks: Stacks, stack: MatrixStack, route: Route) -> str:
     pipeline = stack.pipeline
     marker = pipeline.execution_marker()
     name = uuid.uuid4().hex[:8]
     if route in {"data", "failure", "rejected"}:
+        pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{name}.csv")
+    elif route == "cached":
+        # The seed's bytes under a new key: the seed run's key, which SUCCEEDED.
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
-    elif route in {"build", "skip"}:
+    elif route == "retag":
+        # After prepare_retag: a commit with HEAD's tree, so its run reuses the image and tags it with the commit;
+        # its key (same image, same data) is then the prepared run's: CACHED.
         pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "skip":
+        pipeline.push_commit(stack.new_commit(f"matrix {name}"))
+    elif route == "build":
+        pipeline.push_commit(stack.new_image_commit(f"matrix {name}"))
     elif route == "manual":
         # A manual run names no size, so its version is staged in parts. Outside the prefix, the upload starts nothing.
         key = f"manual/matrix-{name}.csv"
         version = pipeline.emulator.client("s3").put_object(
-            Bucket=pipeline.data_bucket, Key=key, Body=stack.data.read_bytes()
+            Bucket=pipeline.data_bucket, Key=key, Body=stacks.new_data().read_bytes()
         )["VersionId"]
         pipeline.put_event(
             "sagepipe.manual",
@@ -380,6 +453,17 @@ def start_run(stack: MatrixStack, route: Route) -> str:
     return arn
 
 
+def prepare_retag(stacks: Stacks, stack: MatrixStack) -> None:
+    """Before the retag route's faults are armed: new data, whose own run (with the latest commit, tagged there
+    and then if an earlier scenario could not) trains on it, so that the retag run's key is known to be that run's."""
+    pipeline = stack.pipeline
+    marker = pipeline.execution_marker()
+    pipeline.upload_data(stacks.new_data(), f"{pipeline.data_prefix}matrix-{uuid.uuid4().hex[:8]}.csv")
+    (arn,) = pipeline.started_since(marker, timeout=30)
+    prepared = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert (prepared.record or {}).get("status") == "SUCCEEDED", prepared.cause
+
+
 def attempts_of(result: RunResult, state: str) -> int:
     """How many times the state called its integration: TaskScheduled events while the state was current."""
     current, attempts = None, 0
@@ -397,12 +481,14 @@ def run(stacks: Stacks, scenario: Scenario) -> Observed:
     runtime.faults.clear()
     runtime.clock.reset()
     runtime.clock.retry_scale = RETRY_SCALE
+    if scenario.route == "retag":
+        prepare_retag(stacks, stack)
     stack.drain_notifications()
     if scenario.route == "failure":
         runtime.faults.inject(PRIMARY_FAILURE)
     runtime.faults.inject(scenario.fault())
 
-    arn = start_run(stack, scenario.route)
+    arn = start_run(stacks, stack, scenario.route)
     result = stack.pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
     notifications = stack.notifications_for(result.run_id)
     observed = Observed(
@@ -471,7 +557,7 @@ def expected(scenario: Scenario) -> Expected:
         # The record is final and stays as it is; the outcome is notified (saying the ledger was not written),
         # then the execution fails.
         return Expected("FAILED", "sagepipe.SealRecordFailed", record_status, None, None, notifications, attempts)
-    if state in {"NotifySuccess", "NotifySkipped", "NotifyRejected"}:
+    if state in {"NotifySuccess", "NotifySkipped", "NotifyRejected", "NotifyCached"}:
         # The record was already final: it is kept; the failure is notified.
         return Expected("FAILED", f"sagepipe.{state}Failed", record_status, None, None, ["FAILED"], attempts)
     return Expected("FAILED", f"sagepipe.{state}Failed", "FAILED", state, error, ["FAILED"], attempts)

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from sagepipe.local.runner import LocalPipeline
-from tests.local.conftest import Notifications, TrainingRepository, read_s3_uri, run_through_events, states_entered
+from tests.local.conftest import (
+    Notifications,
+    TrainingRepository,
+    assert_valid_record,
+    read_s3_uri,
+    run_through_events,
+    states_entered,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +82,10 @@ def test_new_data_for_the_same_commit_reuses_the_image_and_trains_again(
     build (same image digest), and trains a new job on the new data version."""
     _, first = run_through_events(pipeline, commit=repository.head, data=training_data)
     more_data = tmp_path / "more.csv"
-    more_data.write_text(training_data.read_text(encoding="utf-8").replace("\n", "\n", 1), encoding="utf-8")
+    # New data: one row fewer (identical bytes would be the same data, and the training cache would answer).
+    more_data.write_text(
+        "".join(training_data.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8"
+    )
     (second,) = run_through_events(pipeline, commit=None, data=more_data)
 
     assert first.status == second.status == "SUCCEEDED", second.cause
@@ -89,6 +99,95 @@ def test_new_data_for_the_same_commit_reuses_the_image_and_trains_again(
     assert second.record["training_job_name"] != first.record["training_job_name"]
     assert second.record["data_key"] == "datasets/more.csv"
     assert second.record["artifact_sha256"]
+
+
+def test_a_docs_only_commit_reuses_the_image_with_no_build_and_tags_it_with_the_commit(
+    pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
+) -> None:
+    """Given a first run that built the image of HEAD's tree, when a commit that changes only the README and docs
+    is pushed, then its run starts no CodeBuild build, trains with the same image (by digest), records its own
+    commit and the unchanged image tree, and the image now also carries the new commit's tag (immutable tags: the
+    tree's and the first commit's stay)."""
+    _, first = run_through_events(pipeline, commit=repository.head, data=training_data)
+    builds_before = len(pipeline.emulator.client("codebuild").list_builds()["ids"])
+
+    docs = repository.commit("Docs only", {"README.md": "more words\n", "docs/new-page.md": "# new\n"})
+    (second,) = run_through_events(pipeline, commit=docs, data=None)
+
+    assert first.status == second.status == "SUCCEEDED", second.cause
+    assert first.record
+    assert second.record
+    assert "BuildImage" in states_entered(first)
+    assert "BuildImage" not in states_entered(second)
+    assert "TagImageWithCommit" in states_entered(second)
+    assert len(pipeline.emulator.client("codebuild").list_builds()["ids"]) == builds_before
+    assert second.record["commit_id"] == docs
+    assert second.record["image_built"] is False
+    assert second.record["image_digest"] == first.record["image_digest"]
+    assert second.record["commit_image_tree"] == first.record["commit_image_tree"]
+    assert len(second.record["commit_image_tree"]) == 40
+    ecr = pipeline.emulator.client("ecr")
+    (image,) = ecr.describe_images(
+        repositoryName=pipeline.stack.ref("TrainingImageRepository"),
+        imageIds=[{"imageDigest": first.record["image_digest"]}],
+    )["imageDetails"]
+    assert set(image["imageTags"]) == {f"tree-{first.record['commit_image_tree']}", repository.head_of(1), docs}
+
+
+def test_identical_bytes_uploaded_again_end_cached_and_force_trains_anyway(
+    pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
+) -> None:
+    """Given a SUCCEEDED run, when the same bytes are uploaded again (another key, so another VersionId), then the
+    run ends CACHED pointing at the first, with no training job, the same key and its parts in the record; when a
+    manual run of that version is forced, then it trains and records that it was forced."""
+    _, first = run_through_events(pipeline, commit=repository.head, data=training_data)
+    (again,) = run_through_events(pipeline, commit=None, data=training_data, data_key="datasets/copy.csv")
+
+    assert first.status == again.status == "SUCCEEDED", again.cause
+    assert first.record
+    assert again.record
+    assert again.record["status"] == "CACHED"
+    assert again.record["cached_from"] == first.run_id
+    assert "Train" not in states_entered(again)
+    assert "StageTrainingData" not in states_entered(again)
+    assert again.record["cache_key"] == first.record["cache_key"]
+    assert again.record["cache_key_parts"] == first.record["cache_key_parts"]
+    assert again.record["data_version_id"] != first.record["data_version_id"]
+    assert again.record["data_sha256"] == hashlib.sha256(training_data.read_bytes()).hexdigest()
+    assert again.record["cache_key_parts"]["data_sha256"] == again.record["data_sha256"]
+    assert again.record["cache_key_parts"]["image"] == f"tree-{first.record['commit_image_tree']}"
+    assert (first.record["cache_decision"], again.record["cache_decision"]) == ("miss", "hit")
+    assert (first.record["forced"], again.record["forced"]) == (False, False)
+    assert again.record["artifact_sha256"] == first.record["artifact_sha256"]
+    assert again.record["ledger_sha256"], "a cached record is sealed like any final record"
+    assert_valid_record(again.record)
+    assert_valid_record(first.record)
+
+    # The same bytes once more (outside the data prefix, so only the manual run starts): a new (commit, data
+    # version) pair, whose key is the first run's.
+    version = pipeline.emulator.client("s3").put_object(
+        Bucket=pipeline.data_bucket, Key="manual/copy.csv", Body=training_data.read_bytes()
+    )["VersionId"]
+    marker = pipeline.execution_marker()
+    pipeline.put_event(
+        "sagepipe.manual",
+        "Manual Run Requested",
+        {
+            "commit": repository.head,
+            "requestedBy": "e2e",
+            "force": True,
+            "data": {"bucket": pipeline.data_bucket, "key": "manual/copy.csv", "versionId": version},
+        },
+    )
+    (arn,) = pipeline.started_since(marker)
+    forced = pipeline.follow(arn, timeout=300)
+    assert forced.record
+    assert forced.record["status"] == "SUCCEEDED", forced.cause
+    assert "Train" in states_entered(forced)
+    assert (forced.record["forced"], forced.record["cache_decision"]) == (True, "forced")
+    assert first.run_id in forced.record["cache_reason"]
+    assert forced.record["cache_key"] == first.record["cache_key"]
+    assert_valid_record(forced.record)
 
 
 def test_a_code_push_builds_then_trains_on_the_latest_data(

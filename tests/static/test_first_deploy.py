@@ -78,8 +78,9 @@ def test_each_reservation_is_a_parameter_that_reserves_exactly_what_it_says() ->
         "EvaluateGateFunction",
         "RecordModelDecisionFunction",
         "GitHubWebhookFunction",
+        "CacheKeyFunction",
     }
-    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 210
+    assert sum(everything.values()) + LAMBDA_UNRESERVED_MINIMUM == 220
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5"])
@@ -94,6 +95,7 @@ def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_functi
         "EvaluateGateReservedConcurrency",
         "RecordModelDecisionReservedConcurrency",
         "GitHubWebhookReservedConcurrency",
+        "CacheKeyReservedConcurrency",
     ):
         parameter = load_template()["Parameters"][name]
         assert parameter["Default"] == ""
@@ -167,3 +169,16 @@ def test_the_clean_up_commands_are_complete_and_name_what_outlives_the_stack() -
     assert all("--key-id" in command for command in schedule)
     assert "/aws/sagemaker/TrainingJobs" in README
     assert "ROLLBACK_COMPLETE" in README
+
+
+@pytest.mark.parametrize("value", ["", "x" * 33, "v 2", "v/2", "v2;rm", "é"])
+def test_a_cache_version_that_is_not_up_to_32_safe_characters_is_refused_at_deploy(value: str) -> None:
+    """Given a TrainingCacheVersion that is empty, longer than 32 characters, or holds anything but letters, digits,
+    '.', '_' and '-', then CloudFormation's AllowedPattern refuses it, with a ConstraintDescription that says what
+    is allowed."""
+    parameter = load_template()["Parameters"]["TrainingCacheVersion"]
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+    assert re.fullmatch(parameter["AllowedPattern"], "x" * 32)
+    assert re.fullmatch(parameter["AllowedPattern"], "2026-12-01_b.2")
+    assert not re.fullmatch(parameter["AllowedPattern"], value)
+    assert "1 to 32 characters" in parameter["ConstraintDescription"]

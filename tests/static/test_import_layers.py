@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "sagepipe.local.eventbridge",
         "sagepipe.local.s3",
         "sagepipe.local.dynamodb",
+        "sagepipe.local.codecommit",
     ),
     ("sagepipe.local.core",),
 )

@@ -149,7 +149,14 @@ def test_every_failure_reaches_the_recorded_notified_failure_branch(
     assert states["RunFailed"]["Type"] == "Fail"
 
 
-FINAL_RECORD_WRITERS = {"RecordSuccess", "RecordRejected", "RecordFailure", "RecordSkipped", "RecordDuplicate"}
+FINAL_RECORD_WRITERS = {
+    "RecordSuccess",
+    "RecordRejected",
+    "RecordFailure",
+    "RecordSkipped",
+    "RecordDuplicate",
+    "RecordCached",
+}
 
 
 def test_every_final_record_is_sealed_before_it_is_notified(states: dict[str, dict[str, Any]]) -> None:
@@ -166,8 +173,8 @@ def test_every_final_record_is_sealed_before_it_is_notified(states: dict[str, di
     assert catch_all["Next"] == "NotifyOutcome"
     assert "seal" in catch_all["Assign"]
     routed = {choice["Next"] for choice in states["NotifyOutcome"]["Choices"]} | {states["NotifyOutcome"]["Default"]}
-    assert routed == {"NotifySuccess", "NotifyRejected", "NotifySkipped", "NotifyFailure", "CheckSeal"}
-    for notify in ("NotifySuccess", "NotifyRejected", "NotifySkipped"):
+    assert routed == {"NotifySuccess", "NotifyRejected", "NotifySkipped", "NotifyCached", "NotifyFailure", "CheckSeal"}
+    for notify in ("NotifySuccess", "NotifyRejected", "NotifySkipped", "NotifyCached"):
         assert states[notify]["Next"] == "CheckSeal", notify
         assert "Ledger: NOT written" in states[notify]["Arguments"]["Message"], notify
     assert "Ledger: NOT written" in states["NotifyFailure"]["Arguments"]["Message"]
@@ -452,3 +459,39 @@ def test_marker_mode_sends_the_staging_function_a_dataset_request(states: dict[s
         name: _evaluate(value, bindings) for name, value in states["StageDataset"]["Arguments"]["Payload"].items()
     }
     assert isinstance(StageRequest.validate_python(payload), DatasetRequest)
+
+
+def test_new_tasks_retry_as_an_existing_task_of_their_integration(states: dict[str, dict[str, Any]]) -> None:
+    """The image retagging, training cache and cached-outcome states retry exactly what an existing state of the
+    same integration retries (ReadImageManifest and TagImageWithCommit: FindImage's list, plus the throttling code
+    botocore's standard mode retries for their operations, Ecr.LimitExceededException)."""
+    same = {
+        "ComputeCacheKey": "DigestArtifact",
+        "RecordCacheKey": "RecordSuccess",
+        "RecordCached": "RecordSuccess",
+        "NotifyCached": "NotifySuccess",
+    }
+    for new, existing in same.items():
+        assert states[new]["Retry"] == states[existing]["Retry"], new
+    for new in ("ReadImageManifest", "TagImageWithCommit"):
+        (retrier,) = states[new]["Retry"]
+        (find,) = states["FindImage"]["Retry"]
+        assert set(retrier["ErrorEquals"]) == set(find["ErrorEquals"]) | {"Ecr.LimitExceededException"}, new
+        assert {k: v for k, v in retrier.items() if k != "ErrorEquals"} == {
+            k: v for k, v in find.items() if k != "ErrorEquals"
+        }, new
+
+
+def test_the_cache_decides_before_staging_and_a_hit_skips_training(states: dict[str, dict[str, Any]]) -> None:
+    """Given an image (found, built or retagged), then the cache key is computed before any data is staged; a hit
+    ends CACHED without Train, a miss or a forced run records the key and trains."""
+    for name in ("BuildImage", "TagImageWithCommit"):
+        assert states[name]["Next"] == "ComputeCacheKey", name
+    assert states["FindImage"]["Next"] == "ImageCarriesCommitTag"
+    assert states["ImageCarriesCommitTag"]["Choices"][0]["Next"] == "ComputeCacheKey"
+    assert states["ComputeCacheKey"]["Next"] == "UseCachedRun"
+    (hit,) = states["UseCachedRun"]["Choices"]
+    assert hit["Next"] == "RecordCached"
+    assert states["UseCachedRun"]["Default"] == "RecordCacheKey"
+    assert states["RecordCacheKey"]["Next"] == "StageInput"
+    assert states["RecordCached"]["Assign"]["outcome"] == "CACHED"

@@ -733,43 +733,53 @@ def programs(result: BuildResult) -> list[tuple[str, ...]]:
 def test_the_projects_buildspec_builds_pushes_and_exports_the_image_then_reuses_it(project: ProjectBuilds) -> None:
     """Given a clone of this repository at HEAD and an empty immutable ECR repository, when its own buildspec.yml
     runs, then the install is satisfied offline, the container's tests pass, the image is built and pushed, and the
-    buildspec itself exports IMAGE_URI and IMAGE_DIGEST of the pushed image, which is the local image training runs.
-    When the same commit is built again (the image is already pushed), then nothing is built or pushed and the same
-    image is exported."""
+    buildspec itself exports IMAGE_URI, IMAGE_DIGEST and IMAGE_TREE of the pushed image, which is the local image
+    training runs; the image carries its tree's tag and the commit's. When the same commit is built again (the
+    image is already pushed), then nothing is built or pushed, the tests are not run again, and the same image is
+    exported."""
     first = project.run("first")
     again = project.run("again")
 
     assert first.build_status == "SUCCEEDED", log(first)
     assert " passed" in log(first)
     digest = project.pushed_digest()
+    tree = git(project.clone, "ls-tree", "HEAD", "--", "buildspec.yml", "container")
+    built_tree = subprocess.run(
+        ["git", "-C", str(project.clone), "mktree"], input=tree + "\n", capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert first.exported_variables == {
         "IMAGE_URI": f"{REGISTRY}/{project.repository}@{digest}",
         "IMAGE_DIGEST": digest,
+        "IMAGE_TREE": built_tree,
     }
     assert ("docker", "build") in programs(first)
     push = next(call for call in first.tool_calls if call.argv[:2] == ("docker", "push"))
-    assert (push.argv[2], push.exit_status) == (f"{REGISTRY}/{project.repository}:{project.head}", 0)
+    assert (push.argv[2], push.exit_status) == (f"{REGISTRY}/{project.repository}:tree-{built_tree}", 0)
+    (pushed,) = project.ecr.describe_images(repositoryName=project.repository)["imageDetails"]
+    assert sorted(pushed["imageTags"]) == sorted([project.head, f"tree-{built_tree}"])
     image = ImageStore(project.tmp_path / "images").find(digest)
     assert image is not None
     assert (image.program, image.commit) == ("train.py", project.head)
     assert (image.code_dir / "train.py").read_bytes() == (project.clone / "container" / "train.py").read_bytes()
 
     assert again.build_status == "SUCCEEDED", log(again)
-    assert f"image {project.head} was already pushed; not rebuilding" in log(again)
+    assert f"image tree-{built_tree} was already pushed; not rebuilding" in log(again)
+    assert " passed" not in log(again)
     assert {("docker", "build"), ("docker", "push")}.isdisjoint(programs(again))
     assert again.exported_variables == first.exported_variables
 
 
 @pytest.mark.e2e
 def test_a_build_racing_another_of_its_commit_exports_the_image_pushed_first(project: ProjectBuilds) -> None:
-    """Given the project's buildspec, and another build of the same commit that pushes its own image under the tag
-    while this one builds (a retried StartBuild), then this build's push fails on the immutable tag, and the build
-    still SUCCEEDED, exporting the image the other build pushed, as buildspec.yml's post_build intends."""
+    """Given the project's buildspec, and another build of the same tree that pushes its own image under the tree's
+    tag while this one builds (a retried StartBuild, or a commit with the same tree), then this build's push fails on
+    the immutable tag, and the build still SUCCEEDED, exporting the image the other build pushed, as buildspec.yml's
+    post_build intends."""
     spec = yaml.safe_load((project.clone / "buildspec.yml").read_text())
     racing = (
         'cp -r container ../racing && echo "# the racing build" >> ../racing/train.py'
-        ' && docker build --tag "${IMAGE_REPOSITORY_URI}:${IMAGE_TAG}" ../racing'
-        ' && docker push "${IMAGE_REPOSITORY_URI}:${IMAGE_TAG}"'
+        ' && docker build --tag "${IMAGE_REPOSITORY_URI}:${TREE_TAG}" ../racing'
+        ' && docker push "${IMAGE_REPOSITORY_URI}:${TREE_TAG}"'
     )
     spec["phases"]["build"]["commands"].insert(0, racing)
 
@@ -779,7 +789,7 @@ def test_a_build_racing_another_of_its_commit_exports_the_image_pushed_first(pro
     pushes = [call for call in result.tool_calls if call.argv[:2] == ("docker", "push")]
     assert [push.exit_status for push in pushes] == [0, 1]
     assert "cannot be overwritten because the repository is immutable" in log(result)
-    assert f"image {project.head} was pushed meanwhile by another build of this commit; using it" in log(result)
+    assert "was pushed meanwhile by another build of this tree; using it" in log(result)
     digest = project.pushed_digest()
     assert result.exported_variables["IMAGE_DIGEST"] == digest
     image = ImageStore(project.tmp_path / "images").find(digest)

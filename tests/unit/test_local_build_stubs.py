@@ -185,7 +185,7 @@ def test_describe_images_answers_in_the_aws_cli_shapes_after_a_push(stub: Stubs,
     ("args", "status", "message"),
     [
         (("s3", "ls"), 255, "aws s3 ls: not emulated locally"),
-        (("ecr", "batch-get-image", "--repository-name", "r"), 255, "not emulated locally"),
+        (("ecr", "list-images", "--repository-name", "r"), 255, "not emulated locally"),
         (("ecr", "describe-images", "--repository-name", "r", "--max-items", "1"), 255, "not emulated locally"),
         (("ecr", "describe-images", "--repository-name", "r", "--no-such-option", "x"), 252, "Unknown options"),
         (("ecr", "describe-images"), 252, "required: --repository-name"),
@@ -321,6 +321,38 @@ def test_pushing_a_tag_that_exists_fails_like_an_immutable_ecr_repository(stub: 
         f"tag invalid: The image tag 'abc' already exists in the '{repository}' repository and cannot be "
         "overwritten because the repository is immutable."
     )
+
+
+def test_an_image_is_retagged_by_its_manifest_and_an_existing_tag_is_refused(stub: Stubs, repository: str) -> None:
+    """Given a pushed image, when its manifest is read with batch-get-image and put again under a new tag (ECR user
+    guide, "Retagging an image in Amazon ECR"), then the image has both tags; putting a tag that exists already
+    exits 254 with ECR's error, as the CLI does for any service error."""
+    stub.login()
+    stub.build(f"{repository}:tree-1")
+    assert stub.run("docker", "push", f"{REGISTRY}/{repository}:tree-1").returncode == 0
+    manifest = stub.run(
+        "aws", "ecr", "batch-get-image", "--repository-name", repository, "--image-ids", "imageTag=tree-1",
+        "--query", "images[0].imageManifest", "--output", "text",
+    )  # fmt: skip
+    assert manifest.returncode == 0
+    (stub.cwd / "manifest.json").write_text(manifest.stdout.strip(), encoding="utf-8")
+
+    tagged = stub.run(
+        "aws", "ecr", "put-image", "--repository-name", repository, "--image-tag", "commit-1",
+        "--image-manifest", "file://manifest.json",
+    )  # fmt: skip
+    again = stub.run(
+        "aws", "ecr", "put-image", "--repository-name", repository, "--image-tag", "commit-1",
+        "--image-manifest", manifest.stdout.strip(),
+    )  # fmt: skip
+
+    assert tagged.returncode == 0, tagged.stderr
+    details = json.loads(stub.run("aws", "ecr", "describe-images", "--repository-name", repository).stdout)
+    (image,) = details["imageDetails"]
+    assert sorted(image["imageTags"]) == ["commit-1", "tree-1"]
+    assert json.loads(tagged.stdout)["image"]["imageId"]["imageDigest"] == image["imageDigest"]
+    assert again.returncode == 254
+    assert "ImageAlreadyExistsException" in again.stderr or "ImageTagAlreadyExistsException" in again.stderr
 
 
 def test_push_needs_a_login_and_a_built_image(stub: Stubs, repository: str) -> None:

@@ -146,7 +146,10 @@ class History:
 
 PREFIX = ("DeclareVariables", "NormaliseTrigger", "RouteTrigger")
 TO_IMAGE = (*PREFIX, "RecordLatestPointer", "HaveCommitAndData", "ClaimRun", "OpenRunRecord")
+CACHE_MISS = ("ComputeCacheKey", "UseCachedRun", "RecordCacheKey")
+FOUND_IMAGE = ("FindImage", "ImageCarriesCommitTag")
 AFTER_IMAGE = (
+    *CACHE_MISS,
     "StageInput",
     "StageTrainingData",
     "Train",
@@ -171,7 +174,7 @@ RESOURCE_LIMIT = ("SageMaker.ResourceLimitExceededException", "The account-level
 
 def data_run() -> list[dict[str, Any]]:
     """(a) A data upload for a commit whose image exists: FindImage succeeds, no build."""
-    return History().through(*TO_IMAGE, "FindImage", *AFTER_IMAGE).succeeded()
+    return History().through(*TO_IMAGE, *FOUND_IMAGE, *AFTER_IMAGE).succeeded()
 
 
 def code_run() -> list[dict[str, Any]]:
@@ -182,7 +185,7 @@ def code_run() -> list[dict[str, Any]]:
 
 def training_failure() -> list[dict[str, Any]]:
     """(c) Train hits the instance limit twice (retried), then the job fails; the failure branch runs."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
+    history = History().through(*TO_IMAGE, *FOUND_IMAGE, *CACHE_MISS, "StageInput", "StageTrainingData")
     history.task("Train", RESOURCE_LIMIT, RESOURCE_LIMIT, ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught")
     history.through(*FAILURE_BRANCH)
     return history.fail_state("RunFailed", "States.TaskFailed", "Train: AlgorithmError").events
@@ -294,7 +297,7 @@ def test_a_data_run_enters_each_state_once_in_order_and_succeeds() -> None:
     order, with no failure, retry or catch, ending in RunEnded with SUCCEEDED."""
     path = execution_path(data_run())
 
-    assert path.entered == (*TO_IMAGE, "FindImage", *AFTER_IMAGE)
+    assert path.entered == (*TO_IMAGE, *FOUND_IMAGE, *AFTER_IMAGE)
     assert path.failed == frozenset()
     assert dict(path.retried) == {}
     assert path.caught == frozenset()
@@ -307,13 +310,13 @@ def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> Non
     BuildImage and the other unvisited states are grey, and the untaken Catch is a grey dashed edge."""
     dot = to_dot(DEFINITION, execution_path(data_run()), title="run-a")
 
-    for name in (*TO_IMAGE, "FindImage", *AFTER_IMAGE):
+    for name in (*TO_IMAGE, *FOUND_IMAGE, *AFTER_IMAGE):
         assert node(dot, name)["fillcolor"] == PATH_FILL, name
     unvisited = ("BuildImage", "Ignored", "FindClaimOwner", "RecordSkipped", "DescribeFailure", "RecordFailure")
     for name in (*unvisited, "NotifyFailure", "SealFailed", "RunFailed"):
         assert is_grey_node(node(dot, name)), name
 
-    assert is_taken(edge(dot, "FindImage", "StageInput", "next"))
+    assert is_taken(edge(dot, "FindImage", "ImageCarriesCommitTag", "next"))
     assert is_taken(edge(dot, "__start__", "DeclareVariables", "start"))
     assert is_taken(edge(dot, "CheckSeal", "RunEnded", "default"))
     assert is_taken(edge(dot, "HaveCommitAndData", "ClaimRun", "choice"))
@@ -321,7 +324,7 @@ def test_a_data_run_is_drawn_green_along_the_path_with_the_build_greyed() -> Non
     assert is_grey_edge(build_catch)
     assert "dashed" in build_catch["style"]
     assert build_catch["label"] == "Ecr.ImageNotFoundException"
-    assert is_grey_edge(edge(dot, "BuildImage", "StageInput", "next"))
+    assert is_grey_edge(edge(dot, "BuildImage", "ComputeCacheKey", "next"))
     assert is_taken(edge(dot, "RouteTrigger", "RecordLatestPointer", "default"))
 
 
@@ -367,8 +370,8 @@ def test_a_code_run_draws_findimage_red_and_only_the_matching_catch_bold() -> No
     assert caught["color"] == TAKEN_CATCH_EDGE
     assert "dashed" in caught["style"]
     assert is_grey_edge(edge(dot, "FindImage", "DescribeFailure", "catch"))
-    assert is_grey_edge(edge(dot, "FindImage", "StageInput", "next"))
-    assert is_taken(edge(dot, "BuildImage", "StageInput", "next"))
+    assert is_grey_edge(edge(dot, "FindImage", "ImageCarriesCommitTag", "next"))
+    assert is_taken(edge(dot, "BuildImage", "ComputeCacheKey", "next"))
     assert node(dot, "BuildImage")["fillcolor"] == PATH_FILL
 
 
@@ -383,7 +386,8 @@ def test_a_training_failure_counts_two_retries_and_the_catch_into_the_failure_br
 
     assert path.entered == (
         *TO_IMAGE,
-        "FindImage",
+        *FOUND_IMAGE,
+        *CACHE_MISS,
         "StageInput",
         "StageTrainingData",
         "Train",
@@ -446,7 +450,7 @@ def test_state_visits_give_each_states_times_attempts_input_and_output() -> None
 def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
     """Given SealRecord throttled once and then succeeding, when read and drawn, then it counts 1 retry and a
     failure, but the move to NotifyOutcome is its Next, not its Catch (both lead there)."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
+    history = History().through(*TO_IMAGE, *FOUND_IMAGE, *CACHE_MISS, "StageInput", "StageTrainingData")
     history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="caught")
     history.through("DescribeFailure", "RecordFailure")
     history.task("SealRecord", ("Lambda.TooManyRequestsException", "Rate exceeded"), then="succeeds")
@@ -466,7 +470,7 @@ def test_a_retry_that_then_succeeds_is_a_failure_but_not_a_catch() -> None:
 def test_an_uncaught_failure_ends_in_the_failing_state_and_is_recorded_once() -> None:
     """Given Train failing with no Catch taken (the execution fails with the same error), when read, then Train
     is the final state and failed once: the ExecutionFailed echo adds no second error."""
-    history = History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData")
+    history = History().through(*TO_IMAGE, *FOUND_IMAGE, *CACHE_MISS, "StageInput", "StageTrainingData")
     events = history.task("Train", ("States.TaskFailed", TRAINING_FAILURE_CAUSE), then="uncaught").events
 
     path = execution_path(events)
@@ -722,7 +726,10 @@ def test_an_unfinished_or_stopped_run_keeps_its_status_and_blames_no_state(last_
     """Given a run inside Train that timed out, was aborted or is still going, when read, then the status says
     so, Train is the final state, and nothing failed (a stopped run is not a failed task)."""
     history = (
-        History().through(*TO_IMAGE, "FindImage", "StageInput", "StageTrainingData").enter("Train").add("TaskScheduled")
+        History()
+        .through(*TO_IMAGE, *FOUND_IMAGE, *CACHE_MISS, "StageInput", "StageTrainingData")
+        .enter("Train")
+        .add("TaskScheduled")
     )
     if last_event is not None:
         history.add(last_event, **{last_event[0].lower() + last_event[1:] + "EventDetails": {"error": "x"}})

@@ -279,3 +279,50 @@ def test_a_malformed_rerun_request_is_ignored_with_a_reason(changes: dict[str, A
     decision = _decide(_rerun(**changes))
     assert decision.decision == "ignore"
     assert reason in str(decision.reason)
+
+
+# ----------------------------------------------------------------------------- the image tree of a commit
+TREE = "9f0c2b8d1e4a6c3b5d7e9f1a2b3c4d5e6f708192"
+
+
+def _tree_decision(event: dict[str, Any], answer: str | None, **settings: Any) -> tuple[Any, list[tuple[str, str]]]:
+    asked: list[tuple[str, str]] = []
+
+    def resolve(repository: str, commit: str) -> str | None:
+        asked.append((repository, commit))
+        return answer
+
+    return normalise(_request(event), _settings(**settings), resolve), asked
+
+
+def test_a_codecommit_push_carries_its_image_tree_from_codecommit() -> None:
+    """Given a CodeCommit push, when normalised, then CodeCommit is asked for that commit's tree, and the commit's
+    record attributes carry it (the latest-commit pointer keeps it for data runs)."""
+    decision, asked = _tree_decision(_sample("codecommit-push.json"), TREE)
+    assert asked == [("sagepipe-training", COMMIT)]
+    assert decision.payload["record"]["commit"]["commit_image_tree"] == {"S": TREE}
+
+
+def test_a_github_push_leaves_the_tree_to_the_build() -> None:
+    """Given a GitHub push, then nobody is asked (only a clone can tell the tree) and the commit has no tree."""
+    decision, asked = _tree_decision(
+        _sample("github-push-event.json"), TREE, code_repository="example-org/training-code", code_source="github"
+    )
+    assert asked == []
+    assert "commit_image_tree" not in decision.payload["record"]["commit"]
+
+
+@pytest.mark.parametrize(("source", "asks"), [("codecommit", True), ("github", False)])
+def test_a_manual_run_asks_codecommit_only_when_builds_clone_from_it(source: str, asks: bool) -> None:
+    decision, asked = _tree_decision(_sample("manual-run.json"), TREE, code_source=source)
+    assert bool(asked) is asks
+    assert ("commit_image_tree" in decision.payload["record"]["commit"]) is asks
+
+
+def test_an_unreadable_tree_leaves_the_commit_without_one() -> None:
+    """Given CodeCommit cannot answer (the resolver gives None), then the run still runs, with no tree: the
+    build derives it."""
+    decision, asked = _tree_decision(_sample("codecommit-push.json"), None)
+    assert asked
+    assert decision.decision == "run"
+    assert "commit_image_tree" not in decision.payload["record"]["commit"]

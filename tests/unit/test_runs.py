@@ -789,3 +789,29 @@ def test_a_version_without_lock_headers_is_asked_for_its_retention(code: str, ou
     assert (check.name, check.outcome) == ("ledger lock", outcome)
     assert detail in check.detail
     assert not result.verified
+
+
+def test_diff_shows_the_cache_keys_parts_and_which_one_differs() -> None:
+    """Given two runs whose training cache keys differ only in their data's sha256, when diffed, then the cache
+    section and every key part are listed, and the only differing part is data_sha256 (why they did not share a
+    model)."""
+    parts = {
+        "cache_version": "1",
+        "image": "tree-" + "a" * 40,
+        "data_sha256": "1" * 64,
+        "hyperparameters": {"n_estimators": "200"},
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
+        "template_parameters": {"volume_size_gb": 30, "max_runtime_seconds": 3600},
+    }
+    a = {"run_id": "a", "cache_key": "k1", "cache_decision": "miss", "forced": False, "cache_key_parts": parts}
+    b = a | {"run_id": "b", "cache_key": "k2", "cache_key_parts": parts | {"data_sha256": "2" * 64}}
+
+    result = diff_runs(a, b, None)
+
+    rows = {(row.section, row.field): row for row in result.rows}
+    assert {field for section, field in rows if section == "cache key parts"} == set(parts)
+    differing = [(row.section, row.field) for row in result.differences]
+    assert ("cache key parts", "data_sha256") in differing
+    assert ("cache", "cache_key") in differing
+    assert not [item for item in differing if item[0] == "cache key parts" and item[1] != "data_sha256"]

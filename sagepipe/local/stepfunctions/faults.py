@@ -37,6 +37,8 @@ INTEGRATIONS: Final = frozenset(
         "dynamodb:getItem",
         "sns:publish",
         "aws-sdk:ecr:describeImages",
+        "aws-sdk:ecr:batchGetImage",
+        "aws-sdk:ecr:putImage",
         "aws-sdk:s3:copyObject",
         "aws-sdk:sagemaker:createModelPackage",
         "codebuild:startBuild",

@@ -5,6 +5,10 @@
   takes it).
 - `aws ecr describe-images --repository-name R [--registry-id A] [--image-ids ...] [--filter ...]`, with the
   global `--query`, `--output json|text|off` and `--region`.
+- `aws ecr batch-get-image --repository-name R --image-ids ...` and `aws ecr put-image --repository-name R
+  --image-manifest M --image-tag T [--image-digest D] [--image-manifest-media-type M]`: the retagging of an
+  image without pulling or pushing it (ECR user guide, "Retagging an image in Amazon ECR"). A `file://` value
+  is read from the file, as the CLI reads it.
 
 What the real CLI does, and this one too:
 - Exit codes (AWS CLI User Guide, "Command line return codes in the AWS CLI"): 0 success; 252 the command
@@ -74,12 +78,15 @@ def run(call: Call) -> int:
         ("ecr", "get-login-password"): _ecr_login_password,
         ("ecr-public", "get-login-password"): _ecr_public_login_password,
         ("ecr", "describe-images"): _describe_images,
+        ("ecr", "batch-get-image"): _batch_get_image,
+        ("ecr", "put-image"): _put_image,
     }
     handler = handlers.get(command)
     if handler is None or len(positional) > 2:
         raise NotEmulated(
             f"aws {' '.join(positional) or '(no command)'}: not emulated locally; the local build answers aws ecr "
-            "get-login-password, aws ecr-public get-login-password and aws ecr describe-images"
+            "get-login-password, aws ecr-public get-login-password, aws ecr describe-images, batch-get-image and "
+            "put-image"
         )
     try:
         return handler(call, options)
@@ -178,6 +185,74 @@ def _describe_images(call: Call, options: dict[str, list[str]]) -> int:
     elif output != "off":
         raise NotEmulated(f"aws --output {output}: not emulated locally; use json or text")
     call.notes.append(f"answered from the emulator's ECR ({repository})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- retagging
+
+
+def _write(call: Call, options: dict[str, list[str]], result: dict[str, Any]) -> None:
+    output = _single(options, "--output") or call.environment.get("AWS_DEFAULT_OUTPUT") or "json"
+    result.pop("ResponseMetadata", None)
+    queried = _compile_query(_single(options, "--query"))(_iso_timestamps(result))
+    if output == "json":
+        _write_json(queried, call.stdout)
+    elif output == "text":
+        _write_text(queried, call.stdout)
+    elif output != "off":
+        raise NotEmulated(f"aws --output {output}: not emulated locally; use json or text")
+
+
+def _required(options: dict[str, list[str]], name: str) -> str:
+    value = _single(options, name)
+    if not value:
+        raise _UsageError(f"the following arguments are required: {name}")
+    return value
+
+
+def _blob(call: Call, value: str) -> str:
+    """A string parameter, read from the named file when it starts with file:// (as the CLI does)."""
+    if value.startswith("file://"):
+        return (call.cwd / value.removeprefix("file://")).read_text(encoding="utf-8")
+    return value
+
+
+def _batch_get_image(call: Call, options: dict[str, list[str]]) -> int:
+    _check(options, {"--repository-name", "--registry-id", "--image-ids", "--accepted-media-types"})
+    request: dict[str, Any] = {
+        "repositoryName": _required(options, "--repository-name"),
+        "imageIds": [item for value in options.get("--image-ids", []) for item in _structures(value)],
+    }
+    if (registry := _single(options, "--registry-id")) is not None:
+        request["registryId"] = registry
+    if "--accepted-media-types" in options:
+        request["acceptedMediaTypes"] = options["--accepted-media-types"]
+    if not request["imageIds"]:
+        raise _UsageError("the following arguments are required: --image-ids")
+    result = call.client("ecr", call.region(_single(options, "--region"))).batch_get_image(**request)
+    _write(call, options, result)
+    call.notes.append(f"answered from the emulator's ECR ({request['repositoryName']})")
+    return 0
+
+
+def _put_image(call: Call, options: dict[str, list[str]]) -> int:
+    allowed = {"--repository-name", "--registry-id", "--image-manifest", "--image-tag", "--image-digest"}
+    _check(options, allowed | {"--image-manifest-media-type"})
+    request: dict[str, Any] = {
+        "repositoryName": _required(options, "--repository-name"),
+        "imageManifest": _blob(call, _required(options, "--image-manifest")),
+    }
+    for option, name in (
+        ("--registry-id", "registryId"),
+        ("--image-tag", "imageTag"),
+        ("--image-digest", "imageDigest"),
+        ("--image-manifest-media-type", "imageManifestMediaType"),
+    ):
+        if (value := _single(options, option)) is not None:
+            request[name] = value
+    result = call.client("ecr", call.region(_single(options, "--region"))).put_image(**request)
+    _write(call, options, result)
+    call.notes.append(f"tagged {request.get('imageTag')} in the emulator's ECR ({request['repositoryName']})")
     return 0
 
 
