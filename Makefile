@@ -99,10 +99,12 @@ checkov: translate $(CHECKOV_VENV)/bin/.installed ## checkov on the SAM and tran
 	  -f $(BUILD_DIR)/translated.json -f $(BUILD_DIR)/translated.all-features.json
 
 # pytest-xdist: one worker per core (PYTEST_WORKERS=1 runs in one process), each worker with its own emulator
-# (tests/local/conftest.py), port and temporary directories; --dist loadgroup keeps each xdist_group (the scenarios
-# sharing a provisioned stack) on one worker and hands out the other tests one by one.
+# (tests/local/conftest.py), port and temporary directories; --dist loadfile keeps each test file on one worker, in
+# its order, so that a module's provisioned stack is built once (the story tests of the audit trail and the model
+# gate depend on it). xdist_group marks are not used: under pytest 9.2 with pytest-xdist 3.8 --dist loadgroup
+# spread one group's tests over both workers (tried on 2026-12-01).
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: pytest
 pytest: venv system-deps browser-deps ## The test suite (unit, static, contract, local end to end, browser), in parallel

@@ -26,7 +26,7 @@ from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import assert_valid_record, read_s3_uri, run_through_events, wait_for_quiet
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("audit-trail")]
+pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT_SECONDS = 300.0
 

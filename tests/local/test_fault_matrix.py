@@ -588,19 +588,9 @@ def test_the_matrix_covers_every_task_state_with_errors_its_retry_does_and_does_
     assert len(SCENARIOS) == 3 * len(TASKS)
 
 
-def xdist_group(scenario: Scenario) -> str:
-    """The scenarios pytest-xdist keeps on one worker (`--dist loadgroup`), in this module's order, so that each
-    worker provisions and seeds a stack once for a run of them. The data route, the longest, is cut in two."""
-    if scenario.route == "data":
-        return f"fault-matrix-data-{list(TASKS).index(scenario.state) % 2}"
-    if scenario.route in {"duplicate", "manual", "failure"}:
-        return "fault-matrix-seeded"
-    return f"fault-matrix-{scenario.route}"
-
-
 @pytest.mark.parametrize(
     "scenario",
-    [pytest.param(item, id=str(item), marks=pytest.mark.xdist_group(xdist_group(item))) for item in SCENARIOS],
+    [pytest.param(item, id=str(item)) for item in SCENARIOS],
 )
 def test_fault(stacks: Stacks, scenario: Scenario, request: pytest.FixtureRequest) -> None:
     """Given the fault on the state's integration, when the run that reaches the state starts, then it ends in

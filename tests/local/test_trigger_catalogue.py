@@ -40,7 +40,7 @@ from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
 from tests.local.conftest import wait_for_quiet
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("trigger-catalogue")]
+pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT_SECONDS = 300.0
 IDENTITY = ("-c", "user.name=sagepipe-test", "-c", "user.email=test@example.com")
