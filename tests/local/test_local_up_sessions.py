@@ -91,9 +91,9 @@ def test_a_local_run_and_a_replay_against_one_local_up_are_both_listed_by_sagepi
     tmp_path: Path, local_up: session.UpProcess
 ) -> None:
     """Given a running `sagepipe local up`, when `local run` and then `local replay events/s3-object-created.json`
-    run in the same directory, then both say they use it, both runs succeed, and `sagepipe runs list` against its
-    endpoint (no --stack: the discovery file names the stack) lists both; when `local up` stops, it withdraws its
-    discovery file."""
+    run in the same directory, then both say they use it, the first run trains and the second (the same commit and
+    bytes) ends CACHED, and `sagepipe runs list` against its endpoint (no --stack: the discovery file names the
+    stack) lists both; when `local up` stops, it withdraws its discovery file."""
     discovery = tmp_path / ".sagepipe" / "session" / "endpoint.json"
     assert discovery.is_file(), "\n".join(local_up.output)
 
@@ -113,7 +113,10 @@ def test_a_local_run_and_a_replay_against_one_local_up_are_both_listed_by_sagepi
     assert listed.returncode == 0, listed.explain()
     runs = {str(item["run_id"]): item for item in listed.json()["runs"]}  # type: ignore[attr-defined]
     assert {first_run, second_run} <= set(runs), f"listed {sorted(runs)}"
-    assert runs[first_run]["status"] == runs[second_run]["status"] == "SUCCEEDED"
+    # The replay's object holds the same bytes as the run's upload, of the same commit: the training cache's key
+    # matches, so the second run ends CACHED from the first instead of training again.
+    assert runs[first_run]["status"] == "SUCCEEDED"
+    assert runs[second_run]["status"] == "CACHED"
 
     assert local_up.stop() == 0, "\n".join(local_up.output)
     assert not discovery.exists(), "a stopped local up withdraws its discovery file"

@@ -14,11 +14,13 @@ Outcomes:
 - Ignored: the run's normaliser refuses it: the execution ends IGNORED with the reason, the function logs
   "trigger ignored", and nothing is recorded or trained.
 - Duplicate: the execution ends as a recorded DUPLICATE, and no training job starts.
-- OneRun: exactly one execution, a SUCCEEDED record, exactly one more training job.
+- OneRun: exactly one execution, a SUCCEEDED record and exactly one more training job; or, for input the training
+  cache has seen (the seed's tree and bytes), a CACHED record and no training job.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import uuid
@@ -59,6 +61,7 @@ class Catalogue:
     repository: Path
     seeded_key: str
     seeded_version: str
+    uploads: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # -------------------------------------------------------------------- names
     @property
@@ -85,9 +88,15 @@ class Catalogue:
         return self.pipeline.emulator.client(service)
 
     # -------------------------------------------------------------------- S3
+    def fresh_data(self) -> bytes:
+        """The seed's data without its first n rows, n new each time: bytes no run has trained on, so that the
+        training cache (the data's sha256 is part of its key) lets the run train instead of ending CACHED."""
+        header, *rows = self.data.read_text(encoding="utf-8").splitlines()
+        return "\n".join([header, *rows[next(self.uploads) :]]).encode() + b"\n"
+
     def upload(self, key: str, body: bytes | None = None) -> str:
         response = self.client("s3").put_object(
-            Bucket=self.data_bucket, Key=key, Body=self.data.read_bytes() if body is None else body
+            Bucket=self.data_bucket, Key=key, Body=self.fresh_data() if body is None else body
         )
         return str(response["VersionId"])
 
@@ -347,7 +356,8 @@ class Duplicate:
             TableName=catalogue.pipeline.stack.outputs["RunsTableName"],
             Key={"pk": {"S": f"RUN#{result.record['duplicate_of']}"}, "sk": {"S": "RECORD"}},
         )["Item"]
-        assert owner["status"]["S"] == "SUCCEEDED", "a duplicate points at the run that trained"
+        # The owner trained, or (a push of the seed's tree and data) was served from the training cache.
+        assert owner["status"]["S"] in {"SUCCEEDED", "CACHED"}, "a duplicate points at the run that owns the pair"
         assert catalogue.training_jobs() == before.training_jobs
 
 
@@ -355,14 +365,21 @@ class Duplicate:
 class OneRun:
     webhook_status: int | None = None
     also: Callable[[Catalogue, dict[str, Any]], None] | None = None
+    cached: bool = False
+    """The run's training cache key is the seed's (its tree and its bytes): it ends CACHED and trains nothing."""
 
     def check(self, catalogue: Catalogue, before: Before, sent: Sent) -> None:
         _check_webhook_status(self.webhook_status, sent)
         result = _one_execution(catalogue, before)
         assert result.status == "SUCCEEDED", result.cause
         assert result.record is not None
-        assert result.record["status"] == "SUCCEEDED", result.record
-        assert catalogue.training_jobs() == before.training_jobs + 1
+        if self.cached:
+            assert result.record["status"] == "CACHED", result.record
+            assert result.record["cached_from"], result.record
+            assert catalogue.training_jobs() == before.training_jobs
+        else:
+            assert result.record["status"] == "SUCCEEDED", result.record
+            assert catalogue.training_jobs() == before.training_jobs + 1
         if self.also is not None:
             self.also(catalogue, result.record)
 
@@ -497,7 +514,7 @@ def _multipart(catalogue: Catalogue) -> Sent:
         Key=key,
         UploadId=upload["UploadId"],
         PartNumber=1,
-        Body=catalogue.data.read_bytes(),
+        Body=catalogue.fresh_data(),
     )
     s3.complete_multipart_upload(
         Bucket=catalogue.data_bucket,
@@ -691,7 +708,8 @@ CASES = [
         Duplicate(webhook_status=202),
         prepare=_replayed_body.prepare,
     ),
-    Case("webhook-valid-push", _valid_github_push, OneRun(webhook_status=202)),
+    # A push of a commit with the seed's tree, on the seed's data: the training cache serves it.
+    Case("webhook-valid-push", _valid_github_push, OneRun(webhook_status=202, cached=True)),
     # ---------------------------------------------------------------- S3: which objects are data
     Case("s3-outside-the-prefix", _upload("other/train.csv"), Filtered()),
     Case("s3-folder-marker", _upload("datasets/new-folder/", b""), Filtered()),
@@ -707,7 +725,8 @@ CASES = [
         _put_s3_event("Object Created", "datasets/unversioned.csv", object_version_id=None),
         Ignored("has no version id"),
     ),
-    Case("s3-copy-object", _copy, OneRun()),
+    # A copy of the seed's object holds its bytes: the same data, so the training cache serves it.
+    Case("s3-copy-object", _copy, OneRun(cached=True)),
     Case("s3-multipart-upload", _multipart, OneRun()),
     Case("s3-unicode-key", _upload(UNICODE_KEY), OneRun(also=_record_has(data_key=UNICODE_KEY))),
     Case(
