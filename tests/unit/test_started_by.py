@@ -37,8 +37,12 @@ def pipeline(moto_endpoint: str, tmp_path: Path) -> LocalPipeline:
 def start(pipeline: LocalPipeline, event_id: str) -> str:
     sfn = pipeline.emulator.client("stepfunctions")
     event = {"id": event_id, "source": "aws.codecommit", "detail-type": "CodeCommit Repository State Change"}
+    # A name of its own, as an EventBridge target's start has (AWS makes a UUID when none is given; moto's ASL
+    # parser backend, which the local runtime switches on in a process, names it "None" instead).
     arn: str = sfn.start_execution(
-        stateMachineArn=pipeline.stack.outputs["PipelineStateMachineArn"], input=json.dumps(event)
+        stateMachineArn=pipeline.stack.outputs["PipelineStateMachineArn"],
+        name=str(uuid.uuid4()),
+        input=json.dumps(event),
     )["executionArn"]
     return arn
 
