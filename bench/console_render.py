@@ -28,19 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from sagepipe.console.app import create_app
+from sagepipe.console.browser import CHROMIUM, CHROMIUM_FLAGS
 from sagepipe.console.server import serving
 from sagepipe.console.sources import StateDirRuns
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STATUSES = ("SUCCEEDED",) * 6 + ("FAILED", "SKIPPED", "DUPLICATE", "RUNNING")
 
 
@@ -114,7 +105,7 @@ def browser_figures(url: str, rows: int, repeat: int) -> tuple[tuple[float, floa
     loads: list[tuple[float, float, float]] = []
     updates: list[float] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_FLAGS))
         # Playwright's wait_for_function evaluates its predicate as a string, which the console's CSP forbids.
         page = browser.new_context(bypass_csp=True).new_page()
         for _ in range(repeat):

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from sagepipe.console.app import create_app
+from sagepipe.console.browser import CHROMIUM, CHROMIUM_FLAGS
 from sagepipe.console.server import ConsoleServer, serving
 from sagepipe.console.sources import StackRuns
 from sagepipe.local.core.emulator import Emulator
@@ -37,16 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 XSS = "<img src=x onerror=alert(1)>"
 XSS_KEY = f"datasets/{XSS}.csv"
 OUTPUT_DIR = Path(os.environ.get("SAGEPIPE_TEST_OUTPUT", PROJECT_ROOT / ".build" / "test-output")) / "console"
