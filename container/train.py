@@ -9,6 +9,10 @@ SageMaker (through the sagemaker-training toolkit) runs this script as
 * ``SM_OUTPUT_DATA_DIR``: ``metrics.json`` goes here; SageMaker uploads it as output.tar.gz.
 * ``SM_OUTPUT_DIR``: on failure, ``failure`` goes here; its first 1024 characters become the
   training job's FailureReason.
+* ``/opt/ml/checkpoints`` (under ``SAGEMAKER_BASE_DIR`` when the toolkit's base directory is moved): the
+  checkpoint directory, CheckpointConfig's default LocalPath. SageMaker copies it to CheckpointConfig.S3Uri
+  while the job runs and back into a restarted job after a spot interruption; the fit resumes from the last
+  checkpoint there (see ``fit_with_checkpoints``).
 * ``SM_HPS``: the hyperparameters as JSON. The command line wins over it; it is read so that the
   script also works when started without the toolkit's arguments.
 
@@ -18,13 +22,16 @@ MetricDefinitions (see ``METRIC_NAMES`` and ``metric_regex``).
 Deterministic: the same data, hyperparameters and package versions give the same ``model.joblib``, byte for
 byte (the split and the estimator take ``seed``; gradient boosting with ``subsample=1.0`` draws only from
 it; nothing in the model depends on time, host or hash seed). The pipeline's model content digest relies on
-it to tell whether a re-run reproduced its original's model; container/tests checks it across processes.
+it to tell whether a re-run reproduced its original's model; container/tests checks it across processes. It
+holds across a spot interruption too: the fit always continues from the checkpoint it has just written, so an
+interrupted and resumed job and an uninterrupted one take the same steps and write the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -54,6 +61,11 @@ FAILURE_FILENAME = "failure"
 FAILURE_REASON_LIMIT = 1024
 # Exit status for a bad command line or hyperparameter, as argparse itself uses.
 EXIT_BAD_HYPERPARAMETER = 2
+# Boosting stages between two checkpoints. Part of the image (and so of the training cache key), not a
+# hyperparameter: the stage count between checkpoints shapes the model file's bytes, though not its predictions.
+CHECKPOINT_EVERY_STAGES = 25
+CHECKPOINT_PREFIX = "gradient-boosting-"
+CHECKPOINT_SUFFIX = ".joblib"
 
 Features = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int64]
@@ -391,16 +403,95 @@ def split_dataset(dataset: Dataset, validation_fraction: float, seed: int) -> Sp
     return split
 
 
-def train(features: Features, labels: Labels, hyperparameters: Hyperparameters) -> GradientBoostingClassifier:
-    """Fit the classifier; the seed makes the fit, and so the metrics, reproducible."""
-    model = GradientBoostingClassifier(
-        n_estimators=hyperparameters.n_estimators,
+def _estimator(hyperparameters: Hyperparameters, stages: int) -> GradientBoostingClassifier:
+    # warm_start: each fit adds stages to the ones already fitted; the estimator keeps its random state
+    # between fits (and in its pickle), so stages fitted across several fits equal stages fitted in one.
+    return GradientBoostingClassifier(
+        n_estimators=stages,
         max_depth=hyperparameters.max_depth,
         learning_rate=hyperparameters.learning_rate,
         random_state=hyperparameters.seed,
+        warm_start=True,
     )
-    model.fit(features, labels)
+
+
+def checkpoint_fingerprint(features: Features, labels: Labels, hyperparameters: Hyperparameters) -> str:
+    """What a checkpoint was fitted on: a checkpoint of other data, settings or scikit-learn is never resumed."""
+    digest = hashlib.sha256()
+    for array in (np.ascontiguousarray(features), np.ascontiguousarray(labels)):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps([asdict(hyperparameters), str(sklearn.__version__)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _checkpoint_path(directory: Path, stages: int) -> Path:
+    return directory / f"{CHECKPOINT_PREFIX}{stages:06d}{CHECKPOINT_SUFFIX}"
+
+
+def latest_checkpoint(directory: Path, fingerprint: str) -> tuple[int, GradientBoostingClassifier] | None:
+    """The checkpoint with the most stages that was fitted on `fingerprint`, as (stages, estimator)."""
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob(f"{CHECKPOINT_PREFIX}*{CHECKPOINT_SUFFIX}"), reverse=True):
+        try:
+            saved = joblib.load(path)
+        except Exception as error:  # a torn or foreign file is skipped, never fatal
+            _log(f"checkpoint: ignoring {path.name}, which cannot be read ({type(error).__name__})")
+            continue
+        if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint:
+            return int(saved["stages"]), saved["estimator"]
+        _log(f"checkpoint: ignoring {path.name}, fitted on other data, settings or scikit-learn")
+    return None
+
+
+def _save_checkpoint(directory: Path, stages: int, fingerprint: str, model: GradientBoostingClassifier) -> Path:
+    # Written under a temporary name and renamed, so that a copy taken at any moment (SageMaker syncs the
+    # directory to S3 while the job runs) holds whole checkpoints only; the older ones are then removed.
+    directory.mkdir(parents=True, exist_ok=True)
+    path = _checkpoint_path(directory, stages)
+    partial = path.with_name(f".{path.name}.partial")
+    joblib.dump({"fingerprint": fingerprint, "stages": stages, "estimator": model}, partial)
+    partial.replace(path)
+    for older in directory.glob(f"{CHECKPOINT_PREFIX}*{CHECKPOINT_SUFFIX}"):
+        if older != path:
+            older.unlink(missing_ok=True)
+    return path
+
+
+def fit_with_checkpoints(
+    features: Features, labels: Labels, hyperparameters: Hyperparameters, checkpoint_dir: Path
+) -> GradientBoostingClassifier:
+    """Fit in steps of CHECKPOINT_EVERY_STAGES stages, checkpointing after each; resume from the last checkpoint.
+
+    Every step continues from the checkpoint it has just written, read back, rather than from the estimator in
+    memory: a job that was interrupted and restarted takes exactly the steps an uninterrupted one takes, so the
+    two write byte-identical models.
+    """
+    fingerprint = checkpoint_fingerprint(features, labels, hyperparameters)
+    resumed = latest_checkpoint(checkpoint_dir, fingerprint)
+    if resumed is not None and resumed[0] <= hyperparameters.n_estimators:
+        stages, model = resumed
+        _log(f"checkpoint: resuming from {stages} of {hyperparameters.n_estimators} stages")
+    else:
+        stages, model = 0, _estimator(hyperparameters, 0)
+    while stages < hyperparameters.n_estimators:
+        stages = min(stages + CHECKPOINT_EVERY_STAGES, hyperparameters.n_estimators)
+        model.n_estimators = stages
+        model.fit(features, labels)
+        path = _save_checkpoint(checkpoint_dir, stages, fingerprint, model)
+        _log(f"checkpoint: {stages} of {hyperparameters.n_estimators} stages in {path.name}")
+        model = joblib.load(path)["estimator"]
+    # What a fresh fit would hold: the model file does not say it was fitted in steps.
+    model.warm_start = False
     return model
+
+
+def train(
+    features: Features, labels: Labels, hyperparameters: Hyperparameters, checkpoint_dir: Path
+) -> GradientBoostingClassifier:
+    """Fit the classifier; the seed makes the fit, and so the metrics, reproducible."""
+    return fit_with_checkpoints(features, labels, hyperparameters, checkpoint_dir)
 
 
 def evaluate(model: GradientBoostingClassifier, split: Split) -> dict[str, float]:
@@ -495,6 +586,7 @@ class Paths:
     model_dir: Path
     output_data_dir: Path
     output_dir: Path
+    checkpoint_dir: Path
 
 
 def resolve_paths(environ: Mapping[str, str]) -> Paths:
@@ -504,6 +596,9 @@ def resolve_paths(environ: Mapping[str, str]) -> Paths:
         model_dir=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")),
         output_data_dir=Path(environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
         output_dir=Path(environ.get("SM_OUTPUT_DIR", "/opt/ml/output")),
+        # CheckpointConfig.LocalPath's default; the toolkit has no SM_* variable for it, but moves its own
+        # directories with SAGEMAKER_BASE_DIR, and so does this.
+        checkpoint_dir=Path(environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")) / "checkpoints",
     )
 
 
@@ -524,7 +619,7 @@ def _run(argv: Sequence[str], paths: Paths) -> None:
         f"split: {split.y_train.shape[0]} train / {split.y_validation.shape[0]} validation rows "
         f"(stratified, seed {hyperparameters.seed})"
     )
-    model = train(split.x_train, split.y_train, hyperparameters)
+    model = train(split.x_train, split.y_train, hyperparameters, paths.checkpoint_dir)
     metrics = evaluate(model, split)
     for name in METRIC_NAMES:
         print(format_metric_line(name, metrics[name]), flush=True)

@@ -38,6 +38,7 @@ class SageMakerLayout:
     model_dir: Path
     output_dir: Path
     output_data_dir: Path
+    checkpoint_dir: Path
 
     @property
     def model_file(self) -> Path:
@@ -88,8 +89,11 @@ def sm_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SageMakerLayou
         model_dir=root / "model",
         output_dir=root / "output",
         output_data_dir=root / "output" / "data",
+        checkpoint_dir=root / "checkpoints",
     )
     layout.train_channel.mkdir(parents=True)
+    # The toolkit's base directory: train.py keeps its checkpoints under it, as /opt/ml/checkpoints.
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(root))
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(layout.train_channel))
     monkeypatch.setenv("SM_MODEL_DIR", str(layout.model_dir))
     monkeypatch.setenv("SM_OUTPUT_DIR", str(layout.output_dir))

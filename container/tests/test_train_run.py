@@ -279,7 +279,14 @@ def test_two_trainings_in_fresh_processes_write_byte_identical_model_files(train
     for attempt, (hash_seed, threads) in enumerate((("1", "1"), ("2", "2"))):
         # Given a fresh process with its own hash seed and thread count, and its own model directory
         model_dir = tmp_path / f"model-{attempt}"
-        environment = dict(os.environ, SM_MODEL_DIR=str(model_dir), PYTHONHASHSEED=hash_seed, OMP_NUM_THREADS=threads)
+        environment = dict(
+            os.environ,
+            SM_MODEL_DIR=str(model_dir),
+            PYTHONHASHSEED=hash_seed,
+            OMP_NUM_THREADS=threads,
+            # Each job starts with an empty checkpoint directory, as a new training job does.
+            SAGEMAKER_BASE_DIR=str(tmp_path / f"opt-ml-{attempt}"),
+        )
         # When the script trains
         result = subprocess.run(
             [sys.executable, str(TRAIN_SCRIPT), *FAST],

@@ -69,6 +69,7 @@ def test_the_toolkit_exports_what_train_py_reads(tmp_path: Path) -> None:
         model_dir=opt_ml / "model",
         output_data_dir=opt_ml / "output" / "data",
         output_dir=opt_ml / "output",
+        checkpoint_dir=opt_ml / "checkpoints",
     )
     assert train.parse_hyperparameters([], environment["SM_HPS"]) == train.Hyperparameters(
         n_estimators=200, learning_rate=0.1
