@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The custom events (GitHub push, manual run) are shared with the functions that emit them.
@@ -28,6 +28,7 @@ from common.events import (
     TrainingOverride,
 )
 from common.gate_settings import GateSettings, GateSettingsError, Threshold, parse_thresholds
+from common.spot_settings import spot_wait_problem
 
 __all__ = [
     "GITHUB_PUSH",
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     training_volume_size_gb: int = Field(default=30, ge=1, le=16384)
     training_max_runtime_seconds: int = Field(ge=1, le=28 * 24 * 3600)
     training_hyperparameters: dict[str, str] = Field(default_factory=dict)
+    training_managed_spot: bool = Field(default=False, description="EnableManagedSpotTraining")
+    training_max_wait_seconds: int = Field(default=7200, ge=1, le=28 * 24 * 3600, description="MaxWaitTimeInSeconds")
+    training_keep_alive_seconds: int = Field(default=0, ge=0, le=21600, description="KeepAlivePeriodInSeconds")
     # NoDecode: the raw JSON text reaches the validator, which refuses a metric or operator given twice (a JSON
     # decoder would silently keep the last).
     gate_thresholds: Annotated[tuple[Threshold, ...], NoDecode] = Field(default=(), description="GateThresholds")
@@ -111,6 +115,19 @@ class Settings(BaseSettings):
     gate_primary_metric_direction: Literal["higher", "lower"] = "higher"
     gate_tolerance: float = Field(default=0.0, ge=0)
     model_approval_status: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+
+    @model_validator(mode="after")
+    def _spot_wait(self) -> "Settings":
+        # The deploy refuses this already (TrainingSettingsCheck); a stack whose function settings were changed
+        # by hand is refused here, before a run starts, rather than at every Train state.
+        problem = spot_wait_problem(
+            managed_spot=self.training_managed_spot,
+            max_wait_seconds=self.training_max_wait_seconds,
+            max_runtime_seconds=self.training_max_runtime_seconds,
+        )
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @field_validator("gate_thresholds", mode="before")
     @classmethod
@@ -204,6 +221,9 @@ class TrainingConfig(BaseModel):
     volume_size_gb: int = Field(serialization_alias="volumeSizeGb")
     max_runtime_seconds: int = Field(serialization_alias="maxRuntimeSeconds")
     hyperparameters: dict[str, str]
+    managed_spot: bool = Field(serialization_alias="managedSpot")
+    max_wait_seconds: int = Field(serialization_alias="maxWaitSeconds")
+    keep_alive_seconds: int = Field(serialization_alias="keepAliveSeconds")
     volume_encrypted_with_pipeline_key: bool = Field(
         serialization_alias="volumeEncryptedWithPipelineKey",
         description=(

@@ -284,12 +284,18 @@ def training_config(run: RunInput, settings: Settings) -> TrainingConfig:
     key is decided for the instance type actually used."""
     chosen = run.rerun.training if run.rerun is not None else None
     instance_type = chosen.instance_type if chosen else settings.training_instance_type
+    max_runtime_seconds = chosen.max_runtime_seconds if chosen else settings.training_max_runtime_seconds
     return TrainingConfig(
         instance_type=instance_type,
         instance_count=chosen.instance_count if chosen else settings.training_instance_count,
         volume_size_gb=chosen.volume_size_gb if chosen else settings.training_volume_size_gb,
-        max_runtime_seconds=chosen.max_runtime_seconds if chosen else settings.training_max_runtime_seconds,
+        max_runtime_seconds=max_runtime_seconds,
         hyperparameters=chosen.hyperparameters if chosen else settings.training_hyperparameters,
+        # The stack's own, for a re-run too: they change what training costs, not what it produces.
+        managed_spot=settings.training_managed_spot,
+        # A re-run keeps its original's runtime, which may exceed this stack's wait: SageMaker needs wait >= runtime.
+        max_wait_seconds=max(settings.training_max_wait_seconds, max_runtime_seconds),
+        keep_alive_seconds=settings.training_keep_alive_seconds,
         volume_encrypted_with_pipeline_key=not has_local_storage(instance_type),
     )
 

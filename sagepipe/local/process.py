@@ -28,8 +28,9 @@ from typing import IO, Final, Literal
 POLL_SECONDS: Final = 0.05
 REAP_TIMEOUT_SECONDS: Final = 10.0
 
-Interruption = Literal["cancelled", "deadline"]
-"""Why a supervised process was ended early: the cancel event was set, or the deadline passed."""
+Interruption = Literal["cancelled", "deadline", "reclaimed"]
+"""Why a supervised process was ended early: the cancel event was set, the deadline passed, or its capacity was
+reclaimed (the `reclaim` condition held: a local Spot interruption)."""
 
 
 def poll_until(
@@ -71,18 +72,27 @@ class Supervisor:
     cancel: threading.Event | None = None
     grace_seconds: float = 2.0
     """Between SIGTERM and SIGKILL when a process is interrupted."""
+    reclaim: Callable[[], bool] | None = None
+    """When this holds, the process is interrupted as "reclaimed" (checked at every poll)."""
 
     @classmethod
     def for_seconds(
-        cls, seconds: float, cancel: threading.Event | None = None, *, grace_seconds: float = 2.0
+        cls,
+        seconds: float,
+        cancel: threading.Event | None = None,
+        *,
+        grace_seconds: float = 2.0,
+        reclaim: Callable[[], bool] | None = None,
     ) -> Supervisor:
-        return cls(time.monotonic() + seconds if math.isfinite(seconds) else math.inf, cancel, grace_seconds)
+        return cls(time.monotonic() + seconds if math.isfinite(seconds) else math.inf, cancel, grace_seconds, reclaim)
 
     def interruption(self) -> Interruption | None:
         if self.cancel is not None and self.cancel.is_set():
             return "cancelled"
         if time.monotonic() >= self.deadline:
             return "deadline"
+        if self.reclaim is not None and self.reclaim():
+            return "reclaimed"
         return None
 
     def check(self) -> None:

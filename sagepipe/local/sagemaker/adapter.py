@@ -24,8 +24,8 @@ How it differs from AWS
     The toolkit and the program run with this machine's Python and packages (the venv pins the image's), as a
     process group without network isolation or an instance, and local-only variables keep it from waiting on
     a cluster's DNS, from this machine's instance metadata and from installing into the venv; billable time is
-    wall time; only File mode and S3Prefix channels are supported, and anything else fails the job with a clear
-    FailureReason.
+    wall time (no Spot saving: see sagepipe.local.sagemaker.spot); only File mode and S3Prefix channels are
+    supported, and anything else fails the job with a clear FailureReason.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sagepipe.local.core import context
 from sagepipe.local.core.moto_internals import Internal, check_all
 from sagepipe.local.images import ImageStore, LocalImage
 from sagepipe.local.sagemaker.logs import training_log
+from sagepipe.local.sagemaker.spot import S3CheckpointStore, refuse_invalid_spot_settings, spot_interruptions
 from sagepipe.local.stepfunctions import fault_injection
 from sagepipe.local.stepfunctions.sync_task import (
     JobRegistry,
@@ -165,6 +166,9 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -
             training_end_time=datetime.now(UTC),
         )
         return
+    stopping = params.get("StoppingCondition", {})
+    spot = bool(params.get("EnableManagedSpotTraining"))
+    checkpoint_config = params.get("CheckpointConfig")
     result = run_training(
         TrainingRequest(
             job_name=name,
@@ -174,7 +178,10 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -
             channels=channels,
             input_data_config=params.get("InputDataConfig", []),
             resource_config=params.get("ResourceConfig", {}),
-            max_runtime_seconds=float(params.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)),
+            max_runtime_seconds=float(stopping.get("MaxRuntimeInSeconds", 86400)),
+            max_wait_seconds=float(stopping["MaxWaitTimeInSeconds"]) if spot else None,
+            checkpoints=S3CheckpointStore(checkpoint_config["S3Uri"]) if checkpoint_config else None,
+            spot_interruptions=spot_interruptions().take() if spot else 0,
             metric_definitions=params["AlgorithmSpecification"].get("MetricDefinitions", []),
             work_dir=work_dir,
             log_path=log_path,
@@ -281,6 +288,7 @@ class SageMakerTask(LocalSyncTask):
         params = copy.deepcopy(normalised_parameters)
         name = params["TrainingJobName"]
         refuse_volume_key_with_local_storage(params.get("ResourceConfig", {}))
+        refuse_invalid_spot_settings(params)
         backend = _backend(resource_runtime_part.account, resource_runtime_part.region)
         if name in backend.training_jobs:
             raise client_error(

@@ -30,6 +30,7 @@ POSIX only: the stop sequence signals a process group.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 import math
@@ -40,11 +41,12 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from sagepipe.local import process
 
@@ -106,6 +108,11 @@ STATUS_MESSAGES: Final[Mapping[str, str]] = {
     "Stopped": "Training job stopped",
     # Not seen in a primary source: the wording AWS uses for this transition could not be confirmed.
     "MaxRuntimeExceeded": "Training job runtime exceeded MaxRuntimeInSeconds provided",
+    # Not seen in a primary source either: the local runtime's own wording for the Spot statuses (botocore's
+    # SageMaker model lists Interrupted, Restarting and MaxWaitTimeExceeded among SecondaryStatus values).
+    "Interrupted": "The job's Spot capacity was reclaimed; it restarts from its last checkpoint",
+    "Restarting": "Restarting the training job on new capacity",
+    "MaxWaitTimeExceeded": "Training job exceeded MaxWaitTimeInSeconds provided",
 }
 
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]+")  # CreateTrainingJob's ChannelName pattern; also keeps paths safe
@@ -163,10 +170,27 @@ class TrainingRequest:
     _environment.py, tells a training job by this variable)."""
     stop_grace_seconds: float = 5.0
     """Between SIGTERM and SIGKILL. SageMaker allows 120 s; locally a short grace keeps stops quick."""
+    max_wait_seconds: float | None = None
+    """StoppingCondition.MaxWaitTimeInSeconds of a managed Spot job: its whole time, restarts included, counted
+    from the job's start."""
+    checkpoints: CheckpointStore | None = None
+    """CheckpointConfig: where /opt/ml/checkpoints is kept between the job's runs (its S3Uri)."""
+    spot_interruptions: int = 0
+    """How many times the job's Spot capacity is reclaimed, each time once the job has written a checkpoint
+    since it (re)started (a fault the local runtime injects; a Spot job only)."""
 
     @property
     def entry_point(self) -> Path:
         return self.image_bin / ENTRY_POINT
+
+
+class CheckpointStore(Protocol):
+    """CheckpointConfig.S3Uri: SageMaker copies /opt/ml/checkpoints there while the job runs, and back into a
+    restarted job before its program starts (Developer Guide, "Checkpoints in Amazon SageMaker AI")."""
+
+    def save(self, directory: Path) -> None: ...
+
+    def restore(self, directory: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -195,6 +219,8 @@ class TrainingResult:
     """TrainingStartTime: when the entry point was started."""
     training_end_time: datetime | None = None
     """TrainingEndTime: when the entry point ended."""
+    interruptions: int = 0
+    """How many times the job was interrupted and restarted."""
 
 
 # ---------------------------------------------------------------- metrics
@@ -376,6 +402,11 @@ class _Layout:
     def failure_file(self) -> Path:
         return self.output / "failure"
 
+    @property
+    def checkpoints(self) -> Path:
+        """CheckpointConfig.LocalPath's default, /opt/ml/checkpoints."""
+        return self.root / "checkpoints"
+
 
 def _input_data_config_file(request: TrainingRequest) -> dict[str, dict[str, str]]:
     """inputdataconfig.json: the channels keyed by name, in the shape SageMaker writes (documented example)."""
@@ -408,9 +439,20 @@ def _resource_config_file(request: TrainingRequest) -> dict[str, Any]:
     }
 
 
+def _validate_spot(request: TrainingRequest) -> None:
+    if request.max_wait_seconds is not None and request.max_wait_seconds < request.max_runtime_seconds:
+        raise TrainingRequestError(
+            f"max_wait_seconds ({request.max_wait_seconds:g}) is shorter than max_runtime_seconds "
+            f"({request.max_runtime_seconds:g})"
+        )
+    if request.spot_interruptions and request.max_wait_seconds is None:
+        raise TrainingRequestError("only a managed Spot job (max_wait_seconds set) can be interrupted")
+
+
 def _validate(request: TrainingRequest) -> None:
     if not (math.isfinite(request.max_runtime_seconds) and request.max_runtime_seconds > 0):
         raise TrainingRequestError(f"max_runtime_seconds must be a positive number, got {request.max_runtime_seconds}")
+    _validate_spot(request)
     if not (request.entry_point.is_file() and os.access(request.entry_point, os.X_OK)):
         raise TrainingRequestError(
             f"the image's entry point `{ENTRY_POINT}` is not in {request.image_bin}: the local SageMaker runs the "
@@ -448,8 +490,10 @@ def _write_json(path: Path, value: object) -> None:
 
 def _prepare(request: TrainingRequest, layout: _Layout) -> None:
     """The Downloading phase: config files, channel data and code, where the container expects them."""
-    for directory in (layout.input_config, layout.input_data, layout.model, layout.output_data):
+    for directory in (layout.input_config, layout.input_data, layout.model, layout.output_data, layout.checkpoints):
         directory.mkdir(parents=True)
+    if request.checkpoints is not None:
+        request.checkpoints.restore(layout.checkpoints)
     # SageMaker passes the hyperparameters exactly as in the request: a JSON object of strings (the toolkit then
     # JSON-decodes each value: "200" becomes 200, "0.10" becomes 0.1).
     _write_json(layout.input_config / "hyperparameters.json", dict(request.hyperparameters))
@@ -490,22 +534,45 @@ def container_environment(request: TrainingRequest, layout_root: Path) -> dict[s
 class _Execution:
     exit_code: int | None
     stop: str | None
-    """None, "Stopped" or "MaxRuntimeExceeded"."""
+    """None, "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded" or "Interrupted"."""
     started: datetime
     ended: datetime
     stop_requested: datetime | None = None
     launch_error: str | None = None
 
 
-_STOP_OF: Final[dict[process.Interruption, str]] = {"cancelled": "Stopped", "deadline": "MaxRuntimeExceeded"}
+@dataclass(frozen=True)
+class _Limit:
+    """The time left to one run of the entry point, and what the job's status is when it runs out."""
+
+    seconds: float
+    stop: str
+    """"MaxRuntimeExceeded" or "MaxWaitTimeExceeded"."""
+    reason: str
 
 
-def _execute(request: TrainingRequest, env: Mapping[str, str], layout: _Layout, log: _JobLog) -> _Execution:
+def _has_checkpoint(layout: _Layout) -> bool:
+    # Whole files only: a name starting with a dot is one being written (train.py renames it when complete).
+    return any(not path.name.startswith(".") for path in layout.checkpoints.iterdir())
+
+
+def _execute(
+    request: TrainingRequest,
+    env: Mapping[str, str],
+    layout: _Layout,
+    log: _JobLog,
+    *,
+    limit: _Limit,
+    reclaim: bool,
+) -> _Execution:
     started = _now()
-    # Counted from the start of the Training phase; StopTrainingJob (cancel) and the limit both stop the job
-    # as SageMaker does: SIGTERM, then SIGKILL after the grace period.
+    # StopTrainingJob (cancel), the time limits and a reclaimed Spot instance all stop the job as SageMaker does:
+    # SIGTERM, then SIGKILL after the grace period.
     supervisor = process.Supervisor.for_seconds(
-        request.max_runtime_seconds, request.cancel, grace_seconds=request.stop_grace_seconds
+        limit.seconds,
+        request.cancel,
+        grace_seconds=request.stop_grace_seconds,
+        reclaim=(lambda: _has_checkpoint(layout)) if reclaim else None,
     )
     try:
         # The image's WORKDIR is /opt/ml/code (the toolkit runs the program there whatever the working directory).
@@ -527,7 +594,7 @@ def _execute(request: TrainingRequest, env: Mapping[str, str], layout: _Layout, 
     def on_interrupt(why: process.Interruption) -> None:
         nonlocal stop_requested
         stop_requested = _now()
-        reason = "StopTrainingJob" if why == "cancelled" else f"MaxRuntimeInSeconds ({request.max_runtime_seconds:g} s)"
+        reason = {"cancelled": "StopTrainingJob", "deadline": limit.reason, "reclaimed": "Spot capacity reclaimed"}[why]
         log.emit(f"Stopping the training job ({reason}): sending SIGTERM")
 
     def on_kill() -> None:
@@ -545,7 +612,7 @@ def _execute(request: TrainingRequest, env: Mapping[str, str], layout: _Layout, 
             stream.close()
     return _Execution(
         exit_code=entry_point.returncode,
-        stop=_STOP_OF[why] if why is not None else None,
+        stop={"cancelled": "Stopped", "deadline": limit.stop, "reclaimed": "Interrupted"}[why] if why else None,
         started=started,
         ended=ended,
         stop_requested=stop_requested,
@@ -650,6 +717,7 @@ def run_training(request: TrainingRequest) -> TrainingResult:
     layout = _Layout(request.work_dir / "opt" / "ml")
     transitions = _Transitions()
     start_time = _now()
+    job_started = time.monotonic()
     transitions.enter("Starting", start_time)
     log = _JobLog(request.log_path, metrics)
     try:
@@ -672,9 +740,7 @@ def run_training(request: TrainingRequest) -> TrainingResult:
                 layout=None,
             )
 
-        transitions.enter("Training")
-        log.emit(f"sagepipe local runtime: starting the image's entry point: {ENTRY_POINT} ({request.entry_point})")
-        execution = _execute(request, container_environment(request, layout.root), layout, log)
+        execution, interruptions = _train(request, layout, log, transitions, job_started)
         if execution.stop is not None:
             transitions.enter("Stopping", execution.stop_requested)
             status, secondary = "Stopped", execution.stop
@@ -694,9 +760,66 @@ def run_training(request: TrainingRequest) -> TrainingResult:
             execution=execution,
             model_archive=_model_archive(request, layout),
             layout=layout,
+            interruptions=interruptions,
         )
     finally:
         log.close()
+
+
+def _limit(request: TrainingRequest, trained_seconds: float, job_started: float) -> _Limit:
+    """MaxRuntimeInSeconds counts the time the job trains, over all its runs; MaxWaitTimeInSeconds the job's
+    whole time, restarts included (botocore's SageMaker model, StoppingCondition)."""
+    runtime = _Limit(
+        request.max_runtime_seconds - trained_seconds,
+        "MaxRuntimeExceeded",
+        f"MaxRuntimeInSeconds ({request.max_runtime_seconds:g} s)",
+    )
+    if request.max_wait_seconds is None:
+        return runtime
+    wait_left = request.max_wait_seconds - (time.monotonic() - job_started)
+    if wait_left < runtime.seconds:
+        return _Limit(wait_left, "MaxWaitTimeExceeded", f"MaxWaitTimeInSeconds ({request.max_wait_seconds:g} s)")
+    return runtime
+
+
+def _restart(request: TrainingRequest, layout: _Layout) -> None:
+    """A reclaimed job restarts on a new instance: nothing of the old one's model, output or checkpoint
+    directories survives but what was copied to CheckpointConfig.S3Uri, which is copied back."""
+    for directory in (layout.model, layout.output, layout.checkpoints):
+        shutil.rmtree(directory, ignore_errors=True)
+    for directory in (layout.model, layout.output_data, layout.checkpoints):
+        directory.mkdir(parents=True)
+    if request.checkpoints is not None:
+        request.checkpoints.restore(layout.checkpoints)
+
+
+def _train(
+    request: TrainingRequest, layout: _Layout, log: _JobLog, transitions: _Transitions, job_started: float
+) -> tuple[_Execution, int]:
+    """The Training phase: the entry point's runs, one more after each Spot interruption. Returns the last
+    run (started when the first one did) and the number of interruptions."""
+    env = container_environment(request, layout.root)
+    trained = 0.0
+    interruptions = 0
+    first_started: datetime | None = None
+    while True:
+        transitions.enter("Training")
+        log.emit(f"sagepipe local runtime: starting the image's entry point: {ENTRY_POINT} ({request.entry_point})")
+        limit = _limit(request, trained, job_started)
+        execution = _execute(request, env, layout, log, limit=limit, reclaim=interruptions < request.spot_interruptions)
+        trained += (execution.ended - execution.started).total_seconds()
+        first_started = first_started or execution.started
+        if request.checkpoints is not None:
+            # SageMaker copies the directory to S3 while the job runs; a final copy stands for that here.
+            request.checkpoints.save(layout.checkpoints)
+        if execution.stop != "Interrupted":
+            # TrainingStartTime is when the first run started.
+            return dataclasses.replace(execution, started=first_started), interruptions
+        interruptions += 1
+        transitions.enter("Interrupted", execution.stop_requested)
+        log.emit(f"sagepipe local runtime: Spot capacity reclaimed (interruption {interruptions}); restarting")
+        transitions.enter("Restarting")
+        _restart(request, layout)
 
 
 def _model_archive(request: TrainingRequest, layout: _Layout) -> Path:
@@ -716,6 +839,7 @@ def _finish(
     execution: _Execution | None,
     model_archive: Path | None,
     layout: _Layout | None,
+    interruptions: int = 0,
 ) -> TrainingResult:
     output_archive = None
     failure_reason = None
@@ -743,4 +867,5 @@ def _finish(
         log_path=request.log_path,
         training_start_time=execution.started if execution is not None else None,
         training_end_time=execution.ended if execution is not None else None,
+        interruptions=interruptions,
     )
