@@ -28,6 +28,7 @@ EXIT_USAGE = 2
 EXIT_DOCTOR_PROBLEM = 3
 EXIT_NO_PROJECT = 5
 EXIT_NO_RULE_MATCHES = 6
+EXIT_STACK_REFUSED = 7
 """`sagepipe local replay`: no rule of the pipeline matches the event (or the webhook ignored the delivery)."""
 
 RECORD_FIELDS = (
@@ -164,9 +165,11 @@ def _local_errors(reporter: Reporter) -> Iterator[None]:
     """A local command's failure is one line on stderr and an exit code, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from sagepipe.local.core.provisioning import ProvisionError
     from sagepipe.local.replay import ReplayInputError
     from sagepipe.local.runner import RunError
     from sagepipe.local.session import SessionConflict
+    from sagepipe.template import TemplateError
 
     try:
         yield
@@ -176,6 +179,10 @@ def _local_errors(reporter: Reporter) -> Iterator[None]:
     except RunError as error:
         reporter.say(f"error: {error}", fg="red")
         sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+    except (ProvisionError, TemplateError) as error:
+        # What `sam deploy` would refuse (a parameter's constraint, the training settings check): nothing runs.
+        reporter.say(f"error: the stack was not created: {error}", fg="red")
+        sys.exit(EXIT_STACK_REFUSED)
     except (BotoCoreError, ClientError) as error:
         # Typically a `local up` that stopped while this command used it.
         reporter.say(f"error: the emulator did not answer as expected: {error}", fg="red")

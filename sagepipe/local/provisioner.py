@@ -26,7 +26,9 @@ from typing import Any, Final
 
 from sagepipe.cloudformation import Resolver
 from sagepipe.local.account.state import LocalAccount
+from sagepipe.local.cloudformation import custom_resources
 from sagepipe.local.cloudformation import stacks as cloudformation_stacks
+from sagepipe.local.cloudformation.parameters import check_parameters
 from sagepipe.local.codebuild import provisioning as codebuild
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
@@ -377,6 +379,7 @@ _HANDLERS: Final[Mapping[str, Handler]] = {
     **codebuild.HANDLERS,
     **stepfunctions.HANDLERS,
     **sagemaker.HANDLERS,
+    **custom_resources.HANDLERS,
 }
 
 
@@ -430,7 +433,9 @@ def provision(
     """Create the template's stack in a running emulator. `repository` is the git repository builds use."""
     chosen = {**LOCAL_DEFAULT_PARAMETERS, **(parameters or {})}
     sam_template, translated = translated_template(project_root / "template.yaml", chosen)
-    values = {name: spec.get("Default") for name, spec in sam_template.get("Parameters", {}).items()} | chosen
+    declared = sam_template.get("Parameters", {})
+    values = {name: spec.get("Default") for name, spec in declared.items()} | chosen
+    check_parameters(declared, values)
     runtime = context.current()
     runtime.repository = repository or project_root
     connection = str(values.get("GitHubConnectionArn") or "")

@@ -194,3 +194,34 @@ def test_the_local_sagemaker_refuses_spot_settings_sagemaker_refuses(
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 3600},
         }
     )
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (
+            ["EnableManagedSpotTraining=true", "MaxWaitTimeInSeconds=1800"],
+            "TrainingSettingsCheck (Custom::TrainingSettingsCheck) failed: MaxWaitTimeInSeconds (1800) is shorter "
+            "than TrainingMaxRuntimeSeconds (3600)",
+        ),
+        (["TrainingCacheVersion=two words"], "Malformed input-Parameter TrainingCacheVersion 1 to 32 characters"),
+    ],
+)
+def test_settings_a_deploy_refuses_are_refused_locally_in_one_line_before_anything_runs(
+    tmp_path: Path, params: list[str], expected: str
+) -> None:
+    """Given `sagepipe local run` with settings CloudFormation would refuse (a Spot wait below the runtime, which
+    the settings check fails; a cache version its AllowedPattern refuses);
+    When it starts;
+    Then it exits 7 with one line naming the problem, no traceback, and no run started."""
+    from tests.local.test_replay_and_cli import run_cli
+
+    arguments = [part for param in params for part in ("--param", param)]
+    cli = run_cli(tmp_path, *arguments)
+
+    assert cli.returncode == 7, cli.explain()
+    errors = [line for line in cli.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, cli.explain()
+    assert expected in errors[0]
+    assert "Traceback" not in cli.stderr + cli.stdout
+    assert not (cli.state_dir / "runs").exists() or cli.run_dirs() == []

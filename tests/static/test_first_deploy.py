@@ -48,6 +48,8 @@ def test_a_default_deploy_reserves_no_lambda_concurrency() -> None:
         if resource["Type"] == "AWS::Lambda::Function"
     }
     assert functions
+    # The settings check runs once per deploy, for CloudFormation: it reserves nothing, with no parameter.
+    assert "ReservedConcurrentExecutions" not in functions.pop("CheckSettingsFunction")
     # What CloudFormation receives: each reservation is behind its parameter's condition, else AWS::NoValue.
     for name, properties in functions.items():
         condition, _, otherwise = properties["ReservedConcurrentExecutions"]["Fn::If"]

@@ -239,6 +239,9 @@ def test_a_rerun_trains_with_the_originals_configuration_not_the_stacks() -> Non
         "volumeSizeGb": 50,
         "maxRuntimeSeconds": 1800,
         "hyperparameters": {"n_estimators": "50", "seed": "7"},
+        "managedSpot": False,
+        "maxWaitSeconds": 7200,
+        "keepAliveSeconds": 0,
         "volumeEncryptedWithPipelineKey": False,
     }
     assert payload["rerun"] == {
@@ -326,3 +329,32 @@ def test_an_unreadable_tree_leaves_the_commit_without_one() -> None:
     assert asked
     assert decision.decision == "run"
     assert "commit_image_tree" not in decision.payload["record"]["commit"]
+
+
+def test_spot_and_warm_pool_settings_reach_the_run_and_a_rerun_gets_a_wait_no_shorter_than_its_runtime() -> None:
+    """Given a stack with managed Spot, a 4,000 s wait and a warm pool;
+    When a plain manual run and a re-run of an original that ran up to 5,000 s are normalised;
+    Then both use the stack's Spot and warm pool settings (cost settings, not the original's), and the re-run's
+    wait is raised to its runtime, which SageMaker requires."""
+    spot = {
+        "training_managed_spot": True,
+        "training_max_wait_seconds": 4000,
+        "training_keep_alive_seconds": 900,
+    }
+    plain = _decide(_sample("manual-run.json"), **spot).payload["training"]
+    assert (plain["managedSpot"], plain["maxWaitSeconds"], plain["keepAliveSeconds"]) == (True, 4000, 900)
+
+    rerun_event = _rerun()
+    rerun_event["detail"]["training"]["maxRuntimeSeconds"] = 5000
+    rerun = _decide(rerun_event, **spot).payload["training"]
+    assert (rerun["managedSpot"], rerun["maxRuntimeSeconds"], rerun["maxWaitSeconds"]) == (True, 5000, 5000)
+
+
+def test_a_spot_wait_shorter_than_the_runtime_is_refused_before_a_run_starts() -> None:
+    """Given function settings changed by hand to a Spot wait below the max runtime, when the settings load, then
+    they are refused with the one line the deploy-time check gives; without Spot the same numbers are fine."""
+    with pytest.raises(
+        ValidationError, match=r"MaxWaitTimeInSeconds \(1800\) is shorter than TrainingMaxRuntimeSeconds"
+    ):
+        _settings(training_managed_spot=True, training_max_wait_seconds=1800)
+    assert _settings(training_managed_spot=False, training_max_wait_seconds=1800).training_max_wait_seconds == 1800
