@@ -46,4 +46,4 @@ def _to_plain(value: Any) -> Any:
 
 def from_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, Any]:
     """Deserialise DynamoDB attribute values (as the low-level client returns them) into plain JSON values."""
-    return {name: _to_plain(_deserializer.deserialize(value)) for name, value in attributes.items()}
+    return {name: _to_plain(_deserializer.deserialize(cast(Any, value))) for name, value in attributes.items()}
