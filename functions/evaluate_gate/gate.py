@@ -12,9 +12,9 @@ A model is never compared with itself: when the champion's content digest (`sage
 run's (a CACHED run of the champion's own key, or a training that reproduced it file for file), the champion
 comparison passes and says so, whatever the metrics' rounding: a record's numbers went through JSONata's
 `$string`, which rounds a non-integer to 15 significant digits (jsonata-js, `string()` in src/functions.js:
-`Number(val.toPrecision(15))`), the package's through Python's `repr` (every digit), so in a `lower is better`
-metric the copy in the record can read worse than the champion's by a rounding. The thresholds still apply: the
-stack may have raised them.
+`Number(val.toPrecision(15))`), the package's through Python's `repr` (every digit), so the copy in the record
+can read worse than the champion's by a rounding, in either direction. The thresholds still apply: the stack may
+have raised them.
 
 The input is a plain set of metrics and the run's identity, whatever produced them (a training job, or a
 cached earlier run), so the same gate can judge any of them.
