@@ -5,10 +5,12 @@
 Starts the emulator with a stack whose gate needs validation:roc_auc >= 0.9 and whose training is modest (two
 stumps), then: a code push and a data upload (the first model: registered, pending); `sagepipe models list`;
 `sagepipe models approve 1`; a re-run with one stump (a worse model: REJECTED); a re-run with 20 trees (a better
-model: registered); `sagepipe models list`, `champion` and `reject 2`. Every `sagepipe` command runs as its own
+model: registered); `sagepipe models list`, `champion` and `reject 2`; the first run's training asked for again
+(CACHED: the champion's own model, which passes and registers nothing) and the worse one's (CACHED: the champion
+still rejects it). Every `sagepipe` command runs as its own
 process against the emulator, as it would against `sagepipe local up`, and is printed with its output (quoted in the
-README). Then prints the state transitions, Lambda invocations and orchestration cost of a registered and of a
-rejected run, counted from their execution histories.
+README). Then prints the state transitions, Lambda invocations and orchestration cost of a registered, a rejected
+and the two cached runs, counted from their execution histories.
 """
 
 from __future__ import annotations
@@ -110,6 +112,20 @@ def describe(kind: str, result: RunResult) -> str:
     )
 
 
+def cached_summary(result: RunResult) -> str:
+    """A cached run in one line: its source, the gate's verdict on the cached model, and its package."""
+    record = result.record or {}
+    how = "reused" if record.get("model_package_reused") else "registered"
+    package = (
+        f"version {record['model_package_version']} ({how})" if "model_package_version" in record else "no package"
+    )
+    gate = record.get("gate", {})
+    verdict = "passed" if gate.get("passed") else "rejected"
+    return (
+        f"{record.get('status')} from run {record.get('cached_from')}; gate {verdict}: {gate.get('summary')}; {package}"
+    )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         state = Path(scratch)
@@ -140,9 +156,16 @@ def main() -> None:
             sagepipe(pipeline, "models", "champion")
             sagepipe(pipeline, "models", "reject", "2", "--reason", "fails the fairness review")
             decisions_recorded(pipeline, str((better.record or {})["run_id"]), 2)
+            again = rerun(pipeline, first, json.loads(PARAMETERS["TrainingHyperparameters"]))
+            print(f"# the first run's training asked for again: {cached_summary(again)}")
+            worse_again = rerun(pipeline, first, WORSE)
+            print(f"# the worse run's training asked for again: {cached_summary(worse_again)}")
+            print()
             print(describe("data upload, first for the commit (build + training + registration)", registered))
             print(describe("re-run, a better model (image reused; registered)", better))
             print(describe("re-run, a worse model (image reused; REJECTED)", worse))
+            print(describe("re-run of the champion's training (CACHED, passed, package reused)", again))
+            print(describe("re-run of the worse training (CACHED, rejected by the gate)", worse_again))
 
 
 if __name__ == "__main__":

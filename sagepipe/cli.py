@@ -306,8 +306,16 @@ def local_run(  # noqa: PLR0917 - click passes the options by name
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
         result = _follow(pipeline, reporter, pipeline.uploaded(data), timeout)
         reporter.record(pipeline.collect(result))
-    ok = result.status == "SUCCEEDED" and (result.record or {}).get("status") in {"SUCCEEDED", "CACHED"}
+    ok = result.status == "SUCCEEDED" and run_has_a_good_model(result.record or {})
     sys.exit(0 if ok else EXIT_RUN_NOT_SUCCEEDED)
+
+
+def run_has_a_good_model(record: dict[str, Any]) -> bool:
+    """Whether a run ended with a model the gate let through: SUCCEEDED, or CACHED with a gate that passed (a
+    CACHED record from before cached runs went through the gate has none, and its source had SUCCEEDED)."""
+    status = record.get("status")
+    gate = record.get("gate")
+    return status == "SUCCEEDED" or (status == "CACHED" and (not isinstance(gate, dict) or gate.get("passed") is True))
 
 
 @local.command("replay")
@@ -883,6 +891,10 @@ def _report_cached_rerun(request: dict[str, Any], record: dict[str, Any], *, as_
         _echo_json({"request": request, "rerun": record, "comparison": None})
         return
     click.echo(f"run {record['run_id']} CACHED from run {record.get('cached_from')}: no training job ran")
+    gate = record.get("gate")
+    if isinstance(gate, dict):
+        verdict = "passed" if gate.get("passed") is True else "REJECTED the cached model"
+        click.echo(f"the quality gate {verdict}: {gate.get('summary')}")
     click.echo("its training cache key matches; to train again and compare the models, re-run with --force")
 
 

@@ -1,4 +1,4 @@
-"""Lambda handler: the training cache's key for a run, and the earlier SUCCEEDED run with the same key, if any.
+"""Lambda handler: the training cache's key for a run, and the earlier trained run with the same key, if any.
 
 Logic lives in key.py; this file reads the request, the data, the cache entry and the cached run's record.
 """
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings
 
 from cache_key.key import DataDigest, cache_key, data_digest, key_parts
-from common.dynamodb import to_attributes
+from common.dynamodb import from_attributes, to_attributes
 from common.observability import MetricUnit, logger, metrics, tracer
 
 
@@ -88,12 +88,56 @@ def _data(request: CacheRequest) -> DataDigest:
     return data_digest(s3_client(), request.data.bucket, request.data.key, request.data.version_id)
 
 
+SOURCE_STATUSES = frozenset({"SUCCEEDED", "REJECTED"})
+"""The outcomes of a run that can stand for a later one: its training completed and its model was digested. A
+REJECTED run trained fine (only the gate said no, and the champion or thresholds may have changed since), so a
+hit on it goes through the gate again. A CACHED run is never an entry: only a run that trains takes one."""
+
+
+def hit_of(run_id: str, record: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """What a CACHED run takes from its source: plain metrics and artifact for the gate and the registration,
+    the DynamoDB attributes its record copies as they are (`record`), and the model package the source's model
+    already has, if any: the source's own, else the one an earlier CACHED run of it registered (on the entry)."""
+    # SUCCEEDED and REJECTED records always have these (docs/audit-record.schema.json).
+    copied = ("metrics", "artifact_uri", "artifact_sha256", "artifact_size_bytes")
+    optional = ("model_content_sha256", "artifact_version_id")
+    attributes = {name: record[name] for name in copied} | {name: record[name] for name in optional if name in record}
+    plain = from_attributes(attributes)
+    artifact = {
+        "uri": plain["artifact_uri"],
+        "sha256": plain["artifact_sha256"],
+        "sizeBytes": plain["artifact_size_bytes"],
+    }
+    if "model_content_sha256" in plain:
+        artifact["contentSha256"] = plain["model_content_sha256"]
+    if "artifact_version_id" in plain:
+        artifact["versionId"] = plain["artifact_version_id"]
+    hit: dict[str, Any] = {
+        "runId": run_id,
+        "status": record["status"]["S"],
+        "metrics": {name: float(value) for name, value in plain["metrics"].items()},
+        "artifact": artifact,
+        "record": attributes,
+    }
+    for holder, registered_by in ((record, run_id), (entry, entry.get("model_package_run_id", {}).get("S"))):
+        if "model_package_arn" in holder:
+            package = from_attributes({name: holder[name] for name in ("model_package_arn", "model_package_version")})
+            hit["modelPackage"] = {
+                "arn": package["model_package_arn"],
+                "version": int(package["model_package_version"]),
+                "registeredBy": registered_by,
+            }
+            break
+    return hit
+
+
 def decide(key: str, run_id: str, *, force: bool) -> Decision:
-    """Look the key up: its entry names the run that last took it; that run's record says whether it succeeded.
+    """Look the key up: its entry names the run that last took it; that run's record says whether it trained.
 
     A miss makes this run the key's entry (a conditional write of what was read, so two racing runs do not
-    overwrite each other): once it succeeds, later runs with this key hit it. An entry whose run did not
-    succeed (it failed, or still runs) is a miss; it is replaced only when its run ended without success.
+    overwrite each other): once it has trained (SUCCEEDED, or REJECTED by the gate), later runs with this key hit
+    it. An entry whose run did not train (it failed, or still runs) is a miss; it is replaced only when its run
+    ended without training.
     """
     table, client = settings().runs_table_name, dynamodb_client()
     entry_key = {"pk": {"S": f"CACHE#{key}"}, "sk": {"S": "CACHE"}}
@@ -106,17 +150,14 @@ def decide(key: str, run_id: str, *, force: bool) -> Decision:
             TableName=table, Key={"pk": {"S": f"RUN#{previous}"}, "sk": {"S": "RECORD"}}, ConsistentRead=True
         ).get("Item", {})
         status = record.get("status", {}).get("S")
-    if status == "SUCCEEDED" and previous is not None:
+    if status in SOURCE_STATUSES and previous is not None and entry is not None:
         if force:
-            return Decision("forced", f"forced: run {previous} SUCCEEDED with this key, and the request bypasses it")
-        # A SUCCEEDED record always has these (docs/audit-record.schema.json): what a CACHED record repeats.
-        kept = ("metrics", "artifact_uri", "artifact_sha256", "artifact_size_bytes")
-        hit = {"runId": previous, "record": {name: record[name] for name in kept}}
-        return Decision("hit", f"hit: run {previous} SUCCEEDED with this key", hit)
+            return Decision("forced", f"forced: run {previous} {status} with this key, and the request bypasses it")
+        return Decision("hit", f"hit: run {previous} {status} with this key", hit_of(previous, record, entry))
     if previous is None:
         reason = "miss: no earlier run has this key"
     elif status in {"RUNNING", None}:
-        reason = f"miss: run {previous} has this key and has not succeeded (yet)"
+        reason = f"miss: run {previous} has this key and has not finished training (yet)"
     else:
         reason = f"miss: run {previous} had this key and ended {status}"
     if previous is None or status not in {"RUNNING", None}:

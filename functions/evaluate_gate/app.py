@@ -32,7 +32,8 @@ class RunIdentity(BaseModel):
 
 
 class GateRequest(BaseModel):
-    """A run's metrics, its identity, and the gate's settings from the run input (NormaliseTrigger's)."""
+    """A run's metrics, its identity, and the gate's settings from the run input (NormaliseTrigger's). A CACHED
+    run sends its source's metrics and model digest, and names the source (`cachedFrom`)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -40,6 +41,7 @@ class GateRequest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     settings: dict[str, Any]
     identity: RunIdentity = Field(default_factory=RunIdentity)
+    cached_from: str | None = Field(default=None, alias="cachedFrom", min_length=1, max_length=80)
 
 
 @cache
@@ -66,6 +68,8 @@ def registration(request: GateRequest) -> dict[str, Any]:
     description = f"sagepipe run {request.run_id}: commit {identity.commit_id or 'unknown'}{where}"
     if identity.data_ref:
         description += f" on {identity.data_ref}"
+    if request.cached_from:
+        description += f"; the model trained by run {request.cached_from} (training cache)"
     return {
         "description": description_text(description),
         "customerMetadataProperties": properties,
@@ -81,7 +85,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(run_id=request.run_id)
     gate_settings = GateSettings.from_payload(request.settings)
     champion = find_champion(sagemaker_client(), settings().model_package_group_name)
-    result = evaluate(request.metrics, gate_settings, champion)
+    result = evaluate(request.metrics, gate_settings, champion, request.identity.content_sha256)
     logger.info(
         "gate passed" if result.passed else "gate failed",
         extra={"summary": result.summary, "champion": champion.model_package_arn if champion else None},

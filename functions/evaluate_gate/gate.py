@@ -8,6 +8,14 @@ A run's metrics are compared with
   that package (`sagepipe models reject`), and the previous approved one, if any, is the champion again.
 - no champion yet: the thresholds alone decide (one comparison says so).
 
+A model is never compared with itself: when the champion's content digest (`sagepipe:content-sha256`) is the
+run's (a CACHED run of the champion's own key, or a training that reproduced it file for file), the champion
+comparison passes and says so, whatever the metrics' rounding: a record's numbers went through JSONata's
+`$string`, which rounds a non-integer to 15 significant digits (jsonata-js, `string()` in src/functions.js:
+`Number(val.toPrecision(15))`), the package's through Python's `repr` (every digit), so the copy in the record
+can read worse than the champion's by a rounding, in either direction. The thresholds still apply: the stack may
+have raised them.
+
 The input is a plain set of metrics and the run's identity, whatever produced them (a training job, or a
 cached earlier run), so the same gate can judge any of them.
 """
@@ -19,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.gate_settings import GateSettings, Threshold
-from common.model_registry import APPROVED, format_metric, metrics_of, run_id_of, version_of
+from common.model_registry import APPROVED, CONTENT_SHA256, format_metric, metrics_of, run_id_of, version_of
 
 ComparisonKind = Literal["threshold", "champion", "no-champion"]
 
@@ -32,6 +40,8 @@ class Champion:
     model_package_version: int | None
     run_id: str | None
     metrics: dict[str, float]
+    content_sha256: str | None = None
+    """The model's content digest, as registered (`sagepipe:content-sha256`); None when the package has none."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class Comparison:
     threshold: float | None = None
     champion_value: float | None = None
     tolerance: float | None = None
+    same_model: bool = False
+    """A champion comparison only: the run's model is the champion's (the same content digest)."""
 
     def as_record(self) -> dict[str, Any]:
         """The comparison in the audit record (snake_case; the values a comparison does not have are left out,
@@ -64,6 +76,8 @@ class Comparison:
             "champion_value": self.champion_value,
             "tolerance": self.tolerance,
         }
+        if self.same_model:
+            record["same_model"] = True
         return record | {name: item for name, item in optional.items() if item is not None}
 
 
@@ -86,9 +100,13 @@ class GateResult:
         """One line: what failed (each comparison with both values), or that every comparison passed."""
         if self.failures:
             return "; ".join(self.failures)
-        return f"passed {len(self.comparisons)} comparison(s)" + (
-            "" if self.champion else ", no champion yet: the thresholds alone decided"
-        )
+        if self.champion is None:
+            detail = ", no champion yet: the thresholds alone decided"
+        elif any(item.same_model for item in self.comparisons):
+            detail = ", the model is the champion itself"
+        else:
+            detail = ""
+        return f"passed {len(self.comparisons)} comparison(s)" + detail
 
     def as_record(self) -> dict[str, Any]:
         """The run record's `gate` field (docs/audit-record.md)."""
@@ -148,13 +166,28 @@ def _threshold(threshold: Threshold, metrics: Mapping[str, float]) -> Comparison
     )
 
 
-def _against_champion(settings: GateSettings, metrics: Mapping[str, float], champion: Champion) -> Comparison:
+def _against_champion(
+    settings: GateSettings, metrics: Mapping[str, float], champion: Champion, content_sha256: str | None
+) -> Comparison:
     metric, tolerance = settings.primary_metric, settings.tolerance
     version = f"version {champion.model_package_version}" if champion.model_package_version else "the champion"
     higher = settings.direction == "higher"
     operator = ">=" if higher else "<="
     measured = metrics.get(metric)
     best = champion.metrics.get(metric)
+    if content_sha256 and champion.content_sha256 == content_sha256:
+        return Comparison(
+            "champion",
+            metric,
+            True,
+            f"the model is the champion itself ({version}, content sha256 {content_sha256}): "
+            "a model is not compared with itself",
+            operator=operator,
+            value=measured,
+            champion_value=best,
+            tolerance=tolerance,
+            same_model=True,
+        )
     if measured is None:
         return Comparison(
             "champion",
@@ -194,8 +227,14 @@ def _against_champion(settings: GateSettings, metrics: Mapping[str, float], cham
     )
 
 
-def evaluate(metrics: Mapping[str, float], settings: GateSettings, champion: Champion | None) -> GateResult:
-    """Every comparison of the gate for a run's metrics. The run passes when all of them pass."""
+def evaluate(
+    metrics: Mapping[str, float],
+    settings: GateSettings,
+    champion: Champion | None,
+    content_sha256: str | None = None,
+) -> GateResult:
+    """Every comparison of the gate for a run's metrics and its model's content digest (when known). The run
+    passes when all of them pass."""
     comparisons = [_threshold(threshold, metrics) for threshold in settings.thresholds]
     if champion is None:
         comparisons.append(
@@ -208,7 +247,7 @@ def evaluate(metrics: Mapping[str, float], settings: GateSettings, champion: Cha
             )
         )
     else:
-        comparisons.append(_against_champion(settings, metrics, champion))
+        comparisons.append(_against_champion(settings, metrics, champion, content_sha256))
     return GateResult(tuple(comparisons), settings, champion)
 
 
@@ -233,4 +272,5 @@ def find_champion(sagemaker: Any, group: str) -> Champion | None:
         model_package_version=int(version) if version is not None else version_of(arn),
         run_id=run_id_of(properties),
         metrics=metrics_of(properties),
+        content_sha256=(properties or {}).get(CONTENT_SHA256) or None,
     )

@@ -79,6 +79,10 @@ REJECTED_CHANGES = {
     "schema-2-fields-in-a-schema-1-record": (lambda record: record.update(schema_version=1), "should not be valid"),
     "no-content-digest": (lambda record: record.pop("model_content_sha256"), "'model_content_sha256' is a required"),
     "registered-without-its-gate": (lambda record: record.pop("gate"), "'gate' is a required property"),
+    "reused-outside-a-cached-run": (
+        lambda record: record.update(model_package_reused=True),
+        "'CACHED' was expected",
+    ),
     "rejected-yet-registered": (
         lambda record: record.update(status="REJECTED", rejection_reason="worse than the champion"),
         "should not be valid",

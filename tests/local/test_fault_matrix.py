@@ -19,6 +19,11 @@ when one of the two fails, the other still happens and the run still ends Failed
 record stays final as it was and its outcome is still notified, saying the ledger was not written; the
 execution then ends Failed (sagepipe.SealRecordFailed). A hung seal that completes late seals the record.
 
+RecordCachePackage is reached by a CACHED run that registers its model: before each of its scenarios, the seed's
+package is approved (the champion), a worse model trains on new data and is REJECTED by it, and the champion is
+rejected again; the scenario's run asks for that training once more (a re-run request), hits the REJECTED run,
+passes the gate with no champion left, and registers.
+
 Retry waits are scaled by 1/1000 (the local clock records the waits the definition asked for); the definition
 is the deployed one. The results are printed as a table at the end of the test session.
 """
@@ -64,7 +69,19 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 Kind = Literal["transient", "permanent", "timeout"]
-Route = Literal["data", "cached", "retag", "build", "duplicate", "skip", "marker", "manual", "failure", "rejected"]
+Route = Literal[
+    "data",
+    "cached",
+    "cached-register",
+    "retag",
+    "build",
+    "duplicate",
+    "skip",
+    "marker",
+    "manual",
+    "failure",
+    "rejected",
+]
 
 ROUTE_OF: dict[str, Route] = {
     "NormaliseTrigger": "data",
@@ -76,6 +93,7 @@ ROUTE_OF: dict[str, Route] = {
     "RecordCacheKey": "data",
     "RecordCached": "cached",
     "NotifyCached": "cached",
+    "RecordCachePackage": "cached-register",
     "StageTrainingData": "data",
     "Train": "data",
     "DigestArtifact": "data",
@@ -135,6 +153,9 @@ unmodelled permanent code (AccessDeniedException) shares the generic name with u
 retried: docs/error-names.md."""
 REJECT_EVERY_MODEL = json.dumps({"validation:roc_auc": {">": 1}})
 """The rejecting stack's GateThresholds: no ROC AUC exceeds 1, so every run that trains ends REJECTED."""
+WORSE = {"n_estimators": "1", "max_depth": "1", "learning_rate": "0.1"}
+"""Hyperparameters of a model worse than the seed's (one stump against the defaults' 200 trees): REJECTED while the
+seed's model is the champion."""
 JOB_STARTING = {"codebuild:startBuild", "sagemaker:createTrainingJob"}
 PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, state="StageTrainingData")
 """How the failure route fails first, so that the failure branch runs."""
@@ -142,6 +163,7 @@ NORMAL_END: dict[Route, tuple[str, str, list[str]]] = {
     "data": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "retag": ("SUCCEEDED", "CACHED", ["CACHED"]),
     "cached": ("SUCCEEDED", "CACHED", ["CACHED"]),
+    "cached-register": ("SUCCEEDED", "CACHED", ["CACHED"]),
     "build": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "marker": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
     "manual": ("SUCCEEDED", "SUCCEEDED", ["SUCCEEDED"]),
@@ -188,6 +210,9 @@ class MatrixStack:
     queue_url: str
     seeded_key: str | None = None
     seeded_version: str | None = None
+    seeded_run: str | None = None
+    rejected_request: dict[str, Any] | None = None
+    """The re-run request whose training was REJECTED last (prepare_cached_register): asked for again, it hits."""
 
     def new_commit(self, message: str) -> str:
         """A fresh commit with HEAD's tree (HEAD itself stays the seeded commit): the same image tree, so its run
@@ -325,6 +350,7 @@ class Stacks:
             seeded = [pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS) for arn in pipeline.started_since(marker, 2)]
             ended = "REJECTED" if kind == "rejecting" else "SUCCEEDED"
             assert sorted(str((run.record or {}).get("status")) for run in seeded) == sorted(["SKIPPED", ended])
+            matrix_stack.seeded_run = next(run.run_id for run in seeded if (run.record or {}).get("status") == ended)
         return matrix_stack
 
 
@@ -376,14 +402,15 @@ class Scenario:
 ROUTE_ORDER: dict[Route, int] = {
     "data": 0,
     "cached": 1,
-    "duplicate": 2,
-    "manual": 3,
-    "failure": 4,
-    "retag": 5,
-    "build": 6,
-    "skip": 7,
-    "marker": 8,
-    "rejected": 9,
+    "cached-register": 2,
+    "duplicate": 3,
+    "manual": 4,
+    "failure": 5,
+    "retag": 6,
+    "build": 7,
+    "skip": 8,
+    "marker": 9,
+    "rejected": 10,
 }
 """Scenarios sharing a stack run together. Builds come last on the seeded stack: a build that fails leaves
 the latest commit without an image, and every later data run would build it."""
@@ -414,6 +441,12 @@ def start_run(stacks: Stacks, stack: MatrixStack, route: Route) -> str:
     elif route == "cached":
         # The seed's bytes under a new key: the seed run's key, which SUCCEEDED.
         pipeline.upload_data(stack.data, f"{pipeline.data_prefix}matrix-{name}.csv")
+    elif route == "cached-register":
+        # After prepare_cached_register: the REJECTED training asked for again (a new request: its own claim).
+        assert stack.rejected_request is not None
+        pipeline.put_event(
+            "sagepipe.manual", "Manual Run Requested", stack.rejected_request | {"rerunRequestId": str(uuid.uuid4())}
+        )
     elif route == "retag":
         # After prepare_retag: a commit with HEAD's tree, so its run reuses the image and tags it with the commit;
         # its key (same image, same data) is then the prepared run's: CACHED.
@@ -464,6 +497,47 @@ def prepare_retag(stacks: Stacks, stack: MatrixStack) -> None:
     assert (prepared.record or {}).get("status") == "SUCCEEDED", prepared.cause
 
 
+def prepare_cached_register(stacks: Stacks, stack: MatrixStack) -> None:
+    """Before the cached-register route's faults are armed: a model with no package that passes the gate once the
+    champion is gone. The seed's package (version 1) is approved, a worse model trains on new data (a re-run
+    request with WORSE) and is REJECTED by it, then version 1 is rejected: no champion is left."""
+    pipeline = stack.pipeline
+    sagemaker = pipeline.emulator.client("sagemaker")
+    group = pipeline.stack.outputs["ModelPackageGroupName"]
+    seed_package = next(
+        item["ModelPackageArn"]
+        for item in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+        if item["ModelPackageArn"].endswith("/1")
+    )
+    sagemaker.update_model_package(ModelPackageArn=seed_package, ModelApprovalStatus="Approved")
+    key = f"manual/matrix-{uuid.uuid4().hex[:8]}.csv"  # outside the data prefix: the upload starts nothing
+    version = pipeline.emulator.client("s3").put_object(
+        Bucket=pipeline.data_bucket, Key=key, Body=stacks.new_data().read_bytes()
+    )["VersionId"]
+    parameters = pipeline.stack.parameters
+    request: dict[str, Any] = {
+        "commit": git(stack.repository, "rev-parse", "HEAD"),
+        "requestedBy": "fault-matrix",
+        "data": {"bucket": pipeline.data_bucket, "key": key, "versionId": version},
+        "rerunOf": stack.seeded_run,
+        "rerunRequestId": str(uuid.uuid4()),
+        "training": {
+            "instanceType": parameters["TrainingInstanceType"],
+            "instanceCount": 1,
+            "volumeSizeGb": int(parameters["TrainingVolumeSizeGb"]),
+            "maxRuntimeSeconds": int(parameters["TrainingMaxRuntimeSeconds"]),
+            "hyperparameters": WORSE,
+        },
+    }
+    marker = pipeline.execution_marker()
+    pipeline.put_event("sagepipe.manual", "Manual Run Requested", request)
+    (arn,) = pipeline.started_since(marker, timeout=30)
+    source = pipeline.follow(arn, timeout=RUN_TIMEOUT_SECONDS)
+    assert (source.record or {}).get("status") == "REJECTED", source.cause
+    sagemaker.update_model_package(ModelPackageArn=seed_package, ModelApprovalStatus="Rejected")
+    stack.rejected_request = request | {"rerunOf": source.run_id}
+
+
 def attempts_of(result: RunResult, state: str) -> int:
     """How many times the state called its integration: TaskScheduled events while the state was current."""
     current, attempts = None, 0
@@ -483,6 +557,8 @@ def run(stacks: Stacks, scenario: Scenario) -> Observed:
     runtime.clock.retry_scale = RETRY_SCALE
     if scenario.route == "retag":
         prepare_retag(stacks, stack)
+    if scenario.route == "cached-register":
+        prepare_cached_register(stacks, stack)
     stack.drain_notifications()
     if scenario.route == "failure":
         runtime.faults.inject(PRIMARY_FAILURE)

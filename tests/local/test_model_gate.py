@@ -125,6 +125,16 @@ class Story:
         assert arns, f"no version {version} in {self.group}"
         return dict(sagemaker.describe_model_package(ModelPackageName=arns[0]))
 
+    def record_of(self, run_id: str) -> dict[str, Any]:
+        """A run's record, as `sagepipe runs show --json` prints it."""
+        result = CliRunner(mix_stderr=False).invoke(
+            main,
+            ["runs", "show", run_id, "--stack", self.stack, "--json"],
+            env=dict(self.pipeline.emulator.client_environment()),
+        )
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return dict(json.loads(result.stdout)["record"])
+
     def versions(self) -> list[int]:
         summaries = self.pipeline.emulator.client("sagemaker").list_model_packages(ModelPackageGroupName=self.group)
         return sorted(int(item["ModelPackageArn"].rsplit("/", 1)[-1]) for item in summaries["ModelPackageSummaryList"])
@@ -311,6 +321,94 @@ def test_a_rejection_is_recorded_on_its_run_and_never_announced_as_an_approval(s
     shown = story.json("show", "2")
     assert [item["decision"] for item in shown["decisions"]] == ["PendingManualApproval", "Rejected"]
     assert story.json("champion")["champion"]["version"] == 1
+
+
+def test_a_cached_run_of_the_champions_key_passes_as_the_champion_itself_and_registers_nothing(story: Story) -> None:
+    """Given the champion (version 1, the first run's model), when a re-run asks for the first run's training again
+    (same commit, data and hyperparameters: its key), then it trains nothing and ends CACHED from the first run;
+    the gate judges the first run's metrics, finds the champion is that very model (same content digest) instead
+    of asking it to beat itself, and passes; the record keeps version 1 (reused) and no version is added."""
+    assert story.json("champion")["champion"]["version"] == 1
+
+    run = story.rerun(MODEST)
+
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    record = run.record
+    assert record is not None
+    assert record["status"] == "CACHED"
+    assert record["cached_from"] == story.first.run_id
+    assert "training_job_name" not in record
+    assert_valid_record(record)
+    assert record["metrics"] == story.first.record["metrics"]  # type: ignore[index]
+    assert record["gate"]["passed"] is True
+    (champion,) = [item for item in record["gate"]["comparisons"] if item["kind"] == "champion"]
+    assert champion["same_model"] is True
+    assert "the model is the champion itself (version 1" in champion["reason"]
+    assert (record["model_package_version"], record["model_package_reused"]) == (1, True)
+    assert record["model_package_arn"] == story.first.record["model_package_arn"]  # type: ignore[index]
+    assert story.versions() == [1, 2]
+
+    (cached,) = story.alerts.received(expected=1)
+    assert _attributes(cached) | {"status": "CACHED", "gate": "passed"} == _attributes(cached)
+    assert f"registered by run {story.first.run_id}; nothing new registered" in cached["Message"]
+
+
+def test_a_cached_run_of_a_rejected_key_is_judged_again_and_stays_cached_when_rejected(story: Story) -> None:
+    """Given the worse model's run REJECTED by the champion (version 1), when a re-run asks for the same training,
+    then it trains nothing, ends CACHED from that REJECTED run, and the gate rejects the cached model again: the
+    record has the gate's verdict (passed false) and no package, the notification says the gate rejected it."""
+    run = story.rerun(WORSE)
+
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    record = run.record
+    assert record is not None
+    assert record["status"] == "CACHED"
+    assert story.record_of(record["cached_from"])["status"] == "REJECTED"
+    assert_valid_record(record)
+    assert record["gate"]["passed"] is False
+    (failed,) = [item for item in record["gate"]["comparisons"] if not item["passed"]]
+    assert (failed["kind"], failed["value"]) == ("champion", record["metrics"]["validation:roc_auc"])
+    assert "model_package_arn" not in record
+    assert story.versions() == [1, 2]
+
+    (cached,) = story.alerts.received(expected=1)
+    assert _attributes(cached) | {"status": "CACHED", "gate": "rejected"} == _attributes(cached)
+    assert cached["Subject"].endswith(" rejected by the quality gate")
+    assert "Gate: REJECTED the cached model: " + failed["reason"] in cached["Message"]
+
+
+def test_once_the_champion_is_gone_a_cached_rejected_model_is_registered_exactly_once(story: Story) -> None:
+    """Given version 1 rejected by a person (no approved version is left), when the worse model's training is
+    asked for again, then the CACHED run's gate passes (the threshold alone) and it registers the cached model as
+    version 3: the REJECTED run's artifact and content digest, this run's id; when it is asked for once more, the
+    next CACHED run records version 3 (reused) and registers nothing."""
+    story.decide("reject", "1", "--reason", "superseded")
+    assert story.json("champion")["champion"] is None
+
+    first = story.rerun(WORSE)
+    again = story.rerun(WORSE)
+
+    record = first.record
+    assert record is not None
+    assert record["status"] == "CACHED", (first.error, first.cause)
+    assert_valid_record(record)
+    source = story.record_of(record["cached_from"])
+    assert source["status"] == "REJECTED"
+    assert record["gate"]["passed"] is True
+    assert (record["model_package_version"], record["model_package_reused"]) == (3, False)
+    package = story.package(3)
+    (container,) = package["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == source["artifact_uri"] == record["artifact_uri"]
+    assert package["CustomerMetadataProperties"]["sagepipe:run-id"] == first.run_id
+    assert package["CustomerMetadataProperties"]["sagepipe:content-sha256"] == source["model_content_sha256"]
+    assert f"the model trained by run {source['run_id']}" in package["ModelPackageDescription"]
+
+    assert again.record is not None
+    assert again.record["status"] == "CACHED", (again.error, again.cause)
+    assert again.record["cached_from"] == source["run_id"]
+    assert (again.record["model_package_version"], again.record["model_package_reused"]) == (3, True)
+    assert_valid_record(again.record)
+    assert story.versions() == [1, 2, 3]
 
 
 def test_a_version_that_does_not_exist_is_one_line_and_exit_code_2(story: Story) -> None:

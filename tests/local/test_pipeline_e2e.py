@@ -159,6 +159,13 @@ def test_identical_bytes_uploaded_again_end_cached_and_force_trains_anyway(
     assert (first.record["cache_decision"], again.record["cache_decision"]) == ("miss", "hit")
     assert (first.record["forced"], again.record["forced"]) == (False, False)
     assert again.record["artifact_sha256"] == first.record["artifact_sha256"]
+    assert again.record["model_content_sha256"] == first.record["model_content_sha256"]
+    # The cached model went through the gate (no champion: the thresholds alone) and kept the first run's package.
+    assert "EvaluateGate" in states_entered(again)
+    assert "RegisterModelPackage" not in states_entered(again)
+    assert again.record["gate"]["passed"] is True
+    assert again.record["model_package_arn"] == first.record["model_package_arn"]
+    assert again.record["model_package_reused"] is True
     assert again.record["ledger_sha256"], "a cached record is sealed like any final record"
     assert_valid_record(again.record)
     assert_valid_record(first.record)

@@ -469,6 +469,7 @@ def test_new_tasks_retry_as_an_existing_task_of_their_integration(states: dict[s
         "ComputeCacheKey": "DigestArtifact",
         "RecordCacheKey": "RecordSuccess",
         "RecordCached": "RecordSuccess",
+        "RecordCachePackage": "RecordSuccess",
         "NotifyCached": "NotifySuccess",
     }
     for new, existing in same.items():
@@ -484,14 +485,93 @@ def test_new_tasks_retry_as_an_existing_task_of_their_integration(states: dict[s
 
 def test_the_cache_decides_before_staging_and_a_hit_skips_training(states: dict[str, dict[str, Any]]) -> None:
     """Given an image (found, built or retagged), then the cache key is computed before any data is staged; a hit
-    ends CACHED without Train, a miss or a forced run records the key and trains."""
+    goes to the gate without Train (with the cached model as its artifact), a miss or a forced run records the
+    key and trains."""
     for name in ("BuildImage", "TagImageWithCommit"):
         assert states[name]["Next"] == "ComputeCacheKey", name
     assert states["FindImage"]["Next"] == "ImageCarriesCommitTag"
     assert states["ImageCarriesCommitTag"]["Choices"][0]["Next"] == "ComputeCacheKey"
     assert states["ComputeCacheKey"]["Next"] == "UseCachedRun"
     (hit,) = states["UseCachedRun"]["Choices"]
-    assert hit["Next"] == "RecordCached"
+    assert hit["Next"] == "EvaluateGate"
+    assert hit["Assign"] == {"artifact": "{% $cache.hit.artifact %}"}
     assert states["UseCachedRun"]["Default"] == "RecordCacheKey"
     assert states["RecordCacheKey"]["Next"] == "StageInput"
     assert states["RecordCached"]["Assign"]["outcome"] == "CACHED"
+
+
+def _route(state: dict[str, Any], bindings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where a Choice state goes for these variables, and what its matching rule assigns (evaluated)."""
+    for rule in state["Choices"]:
+        if _evaluate(rule["Condition"], bindings) is True:
+            assigned = {name: _evaluate(value, bindings) for name, value in rule.get("Assign", {}).items()}
+            return rule["Next"], assigned
+    return state["Default"], {}
+
+
+PACKAGE = {"arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/4", "version": 4, "registeredBy": "A"}
+
+
+@pytest.mark.parametrize(
+    ("cache", "passed", "expected"),
+    [
+        ({"decision": "miss"}, True, ("RegisterModelPackage", {})),
+        ({"decision": "forced"}, False, ("RecordRejected", {})),
+        ({"decision": "hit", "hit": {"runId": "A"}}, True, ("RegisterModelPackage", {})),
+        (
+            {"decision": "hit", "hit": {"runId": "A", "modelPackage": PACKAGE}},
+            True,
+            ("RecordCached", {"modelPackage": PACKAGE | {"reused": True}}),
+        ),
+        (
+            {"decision": "hit", "hit": {"runId": "A", "modelPackage": PACKAGE}},
+            False,
+            ("RecordCached", {"modelPackage": None}),
+        ),
+        ({"decision": "hit", "hit": {"runId": "A"}}, False, ("RecordCached", {"modelPackage": None})),
+    ],
+    ids=[
+        "trained-passed",
+        "forced-rejected",
+        "cached-passed-without-package",
+        "cached-passed-with-package",
+        "cached-rejected-with-package",
+        "cached-rejected",
+    ],
+)
+def test_the_gate_routes_a_cached_run_to_cached_and_registers_only_a_model_without_a_package(
+    states: dict[str, dict[str, Any]], cache: dict[str, Any], passed: bool, expected: tuple[str, dict[str, Any]]
+) -> None:
+    """Given the cache's decision and the gate's verdict, then a trained run is registered or REJECTED as before; a
+    cached run ends CACHED either way, registered only when it passed and its model has no package yet, else
+    recording the package it has (reused) when it passed, and none when it was rejected."""
+    assert _route(states["GatePassed"], {"cache": cache, "gate": {"passed": passed}}) == expected
+
+
+def test_a_registration_goes_on_to_the_outcome_of_its_run(states: dict[str, dict[str, Any]]) -> None:
+    """Given a registered package, then a trained run is recorded SUCCEEDED; a cached run's package is first
+    written on its key's entry (so later hits register nothing), then the run is recorded CACHED."""
+    assert states["RegisterModelPackage"]["Next"] == "RegisteredForCachedRun"
+    choice = states["RegisteredForCachedRun"]
+    assert _route(choice, {"cache": {"decision": "miss"}}) == ("RecordSuccess", {})
+    assert _route(choice, {"cache": {"decision": "hit"}}) == ("RecordCachePackage", {})
+    entry = states["RecordCachePackage"]
+    assert entry["Next"] == "RecordCached"
+    assert entry["Arguments"]["Key"]["pk"]["S"] == "{% 'CACHE#' & $cache.key %}"
+    values = _evaluate(
+        entry["Arguments"]["ExpressionAttributeValues"],
+        {"modelPackage": {"arn": "arn:p/5", "version": 5}, "cache": {"key": "k", "hit": {"runId": "A"}}},
+    )
+    assert values[":source"] == {"S": "A"}
+    assert values[":version"] == {"N": "5"}
+    assert "if_not_exists(model_package_arn, :arn)" in entry["Arguments"]["UpdateExpression"]
+
+
+def test_the_gate_judges_the_cached_runs_metrics_and_names_it(states: dict[str, dict[str, Any]]) -> None:
+    """Given a cache hit, then EvaluateGate sends the cached run's metrics and names that run; given a trained run,
+    its training job's metrics and no source."""
+    payload = states["EvaluateGate"]["Arguments"]["Payload"]
+    hit = {"cache": {"decision": "hit", "hit": {"runId": "A", "metrics": {"m": 0.5}}}, "training": None}
+    trained = {"cache": {"decision": "miss"}, "training": {"metrics": {"m": 0.7}}}
+    assert (_evaluate(payload["metrics"], hit), _evaluate(payload["cachedFrom"], hit)) == ({"m": 0.5}, "A")
+    assert (_evaluate(payload["metrics"], trained), _evaluate(payload["cachedFrom"], trained)) == ({"m": 0.7}, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -149,17 +150,18 @@ def table(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         cached.cache_clear()
 
 
-def _record(dynamodb: Any, run_id: str, status: str) -> None:
+def _record(dynamodb: Any, run_id: str, status: str, **extra: dict[str, Any]) -> None:
     dynamodb.put_item(
         TableName="runs",
         Item={
             "pk": {"S": f"RUN#{run_id}"},
             "sk": {"S": "RECORD"},
             "status": {"S": status},
-            "metrics": {"M": {"validation:accuracy": {"N": "0.95"}}},
+            "metrics": {"M": {"validation:accuracy": {"N": "0.95"}, "train:accuracy": {"N": "1"}}},
             "artifact_uri": {"S": f"s3://a/runs/{run_id}/model.tar.gz"},
             "artifact_sha256": {"S": "0" * 64},
             "artifact_size_bytes": {"N": "10"},
+            **extra,
         },
     )
 
@@ -171,13 +173,14 @@ def test_a_first_run_misses_and_takes_the_key_then_its_success_is_hit(table: Any
     assert app.decide("k", "A", force=False).decision == "miss"
     _record(table, "B", "RUNNING")
     during = app.decide("k", "B", force=False)
-    assert (during.decision, "run A" in during.reason) == ("miss", True)
+    assert (during.decision, "run A has this key and has not finished training" in during.reason) == ("miss", True)
     _record(table, "A", "SUCCEEDED")
     hit = app.decide("k", "C", force=False)
     assert hit.decision == "hit"
     assert hit.hit is not None
     assert hit.hit["runId"] == "A"
     assert hit.hit["record"]["artifact_uri"] == {"S": "s3://a/runs/A/model.tar.gz"}
+    assert hit.reason == "hit: run A SUCCEEDED with this key"
 
 
 def test_a_forced_run_bypasses_a_hit_and_an_entry_whose_run_failed_is_replaced(table: Any) -> None:
@@ -196,7 +199,93 @@ def test_a_forced_run_bypasses_a_hit_and_an_entry_whose_run_failed_is_replaced(t
     retry = app.decide("other", "H", force=False)
     assert (retry.decision, "ended FAILED" in retry.reason) == ("miss", True)
     _record(table, "H", "SUCCEEDED")
-    assert app.decide("other", "I", force=False).hit == {
-        "runId": "H",
-        "record": app.decide("other", "J", force=False).hit["record"],  # type: ignore[index]
+    hit_on_h = app.decide("other", "I", force=False).hit
+    assert hit_on_h is not None
+    assert (hit_on_h["runId"], hit_on_h["status"]) == ("H", "SUCCEEDED")
+    assert hit_on_h == app.decide("other", "J", force=False).hit
+
+
+CONTENT = "c" * 64
+
+
+def _entry(dynamodb: Any, key: str) -> dict[str, Any]:
+    item = dynamodb.get_item(TableName="runs", Key={"pk": {"S": f"CACHE#{key}"}, "sk": {"S": "CACHE"}})["Item"]
+    return dict(item)
+
+
+def test_a_rejected_run_trained_and_is_a_hit_with_plain_metrics_and_its_artifact(table: Any) -> None:
+    """Given A REJECTED by the gate with the key (it trained; only the gate said no), when B asks, then B hits A:
+    the answer has A's metrics as plain numbers and its artifact (with the content digest) for the gate, the
+    record's attributes as DynamoDB has them for B's record, and no model package (A has none). B does not take
+    the entry: a CACHED run is never a source."""
+    _record(table, "A", "RUNNING")
+    app.decide("k", "A", force=False)
+    _record(table, "A", "REJECTED", model_content_sha256={"S": CONTENT}, artifact_version_id={"S": "v1"})
+
+    decision = app.decide("k", "B", force=False)
+
+    assert (decision.decision, decision.reason) == ("hit", "hit: run A REJECTED with this key")
+    assert decision.hit is not None
+    assert decision.hit["status"] == "REJECTED"
+    assert decision.hit["metrics"] == {"validation:accuracy": 0.95, "train:accuracy": 1.0}
+    assert all(isinstance(value, float) for value in decision.hit["metrics"].values())
+    assert decision.hit["artifact"] == {
+        "uri": "s3://a/runs/A/model.tar.gz",
+        "sha256": "0" * 64,
+        "sizeBytes": 10,
+        "contentSha256": CONTENT,
+        "versionId": "v1",
     }
+    assert decision.hit["record"]["model_content_sha256"] == {"S": CONTENT}
+    assert decision.hit["record"]["metrics"]["M"]["validation:accuracy"] == {"N": "0.95"}
+    assert "modelPackage" not in decision.hit
+    assert _entry(table, "k")["run_id"] == {"S": "A"}
+    json.dumps(decision.hit)  # the Lambda's answer is JSON: no Decimal left
+
+
+def test_a_hit_names_the_model_package_its_model_already_has(table: Any) -> None:
+    """Given A SUCCEEDED and registered as version 4, then a hit on A carries version 4 registered by A; given R
+    REJECTED whose model a CACHED run C registered later as version 5 (written on the key's entry, since R's
+    sealed record never changes), then a hit on R carries version 5 registered by C."""
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/"
+    _record(table, "A", "RUNNING")
+    app.decide("k", "A", force=False)
+    _record(table, "A", "SUCCEEDED", model_package_arn={"S": arn + "4"}, model_package_version={"N": "4"})
+    _record(table, "R", "RUNNING")
+    app.decide("other", "R", force=False)
+    _record(table, "R", "REJECTED")
+    table.update_item(
+        TableName="runs",
+        Key={"pk": {"S": "CACHE#other"}, "sk": {"S": "CACHE"}},
+        UpdateExpression="SET model_package_arn = :arn, model_package_version = :version, model_package_run_id = :c",
+        ExpressionAttributeValues={":arn": {"S": arn + "5"}, ":version": {"N": "5"}, ":c": {"S": "C"}},
+    )
+
+    on_a = app.decide("k", "B", force=False).hit
+    on_r = app.decide("other", "D", force=False).hit
+
+    assert on_a is not None
+    assert on_r is not None
+    assert on_a["modelPackage"] == {"arn": arn + "4", "version": 4, "registeredBy": "A"}
+    assert on_r["modelPackage"] == {"arn": arn + "5", "version": 5, "registeredBy": "C"}
+
+
+@pytest.mark.parametrize("status", ["FAILED", "STOPPED"])
+def test_a_run_that_did_not_train_is_never_a_source(table: Any, status: str) -> None:
+    """Given the entry's run ended without a model (FAILED or STOPPED), then the next run misses and takes the
+    entry; a forced run of a REJECTED source bypasses it and leaves it."""
+    _record(table, "A", "RUNNING")
+    app.decide("k", "A", force=False)
+    _record(table, "A", status)
+
+    decision = app.decide("k", "B", force=False)
+
+    assert (decision.decision, decision.reason) == ("miss", f"miss: run A had this key and ended {status}")
+    assert _entry(table, "k")["run_id"] == {"S": "B"}
+    _record(table, "B", "REJECTED")
+    forced = app.decide("k", "C", force=True)
+    assert (forced.decision, forced.reason) == (
+        "forced",
+        "forced: run B REJECTED with this key, and the request bypasses it",
+    )
+    assert _entry(table, "k")["run_id"] == {"S": "B"}

@@ -157,6 +157,7 @@ AFTER_IMAGE = (
     "EvaluateGate",
     "GatePassed",
     "RegisterModelPackage",
+    "RegisteredForCachedRun",
     "RecordSuccess",
     "SealRecord",
     "NotifyOutcome",

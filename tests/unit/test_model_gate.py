@@ -81,6 +81,63 @@ def test_a_champion_without_the_primary_metric_fails_the_gate_with_a_way_out() -
     assert "sagepipe models reject" in result.summary
 
 
+CONTENT = "c0" * 32
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+def test_a_model_is_not_compared_with_itself(direction: str) -> None:
+    """Given the champion's own model (the same content digest) whose metric reads a rounding worse than the
+    champion's (a record's number went through JSONata's $string, the package's through repr), then the champion
+    comparison passes and says the model is the champion; another model with the same value fails it."""
+    settings = GateSettings(direction=direction)  # type: ignore[arg-type]
+    champion = Champion(_champion(0.1).model_package_arn, 3, "run-1", {ROC: 0.1}, content_sha256=CONTENT)
+    a_rounding_worse = 0.1 - 1e-15 if direction == "higher" else 0.1 + 1e-15
+
+    itself = evaluate({ROC: a_rounding_worse}, settings, champion, CONTENT)
+    another = evaluate({ROC: a_rounding_worse}, settings, champion, "d1" * 32)
+    unknown = evaluate({ROC: a_rounding_worse}, settings, champion, None)
+
+    assert itself.passed
+    (comparison,) = itself.comparisons
+    assert (comparison.kind, comparison.same_model) == ("champion", True)
+    assert "the champion itself (version 3" in comparison.reason
+    assert itself.summary == "passed 1 comparison(s), the model is the champion itself"
+    assert itself.as_record()["comparisons"][0]["same_model"] is True
+    assert not another.passed
+    assert not unknown.passed, "without the run's digest, nothing says it is the same model"
+    assert "same_model" not in another.as_record()["comparisons"][0]
+
+
+def test_the_champion_itself_still_meets_the_thresholds_of_today() -> None:
+    """Given the champion's own model and a threshold the stack raised above its metric, then the gate fails on
+    the threshold (the champion comparison itself passes)."""
+    settings = GateSettings(thresholds=parse_thresholds('{"validation:roc_auc": {">=": 0.99}}'))
+    champion = Champion(_champion(0.95).model_package_arn, 3, "run-1", {ROC: 0.95}, content_sha256=CONTENT)
+
+    result = evaluate({ROC: 0.95}, settings, champion, CONTENT)
+
+    assert not result.passed
+    assert [item.passed for item in result.comparisons] == [False, True]
+    assert result.failures == (
+        "threshold validation:roc_auc >= 0.99 does not hold: the run's validation:roc_auc is 0.95",
+    )
+
+
+def test_find_champion_reads_its_content_digest() -> None:
+    """Given an approved package registered with its content digest, then the champion carries it."""
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        sagemaker.create_model_package_group(ModelPackageGroupName="g")
+        sagemaker.create_model_package(
+            ModelPackageGroupName="g",
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"sagepipe:content-sha256": CONTENT, f"metric:{ROC}": "0.9"},
+        )
+        champion = find_champion(sagemaker, "g")
+    assert champion is not None
+    assert champion.content_sha256 == CONTENT
+
+
 def test_find_champion_is_the_latest_approved_version() -> None:
     """Given versions 1 (approved), 2 (approved), 3 (pending), then the champion is 2, with its metrics."""
     with mock_aws():
@@ -123,6 +180,26 @@ def test_registration_carries_the_run_its_identity_and_its_metrics() -> None:
         f"metric:{ROC}": "0.97",
     }
     assert registered["description"] == f"sagepipe run r-1: commit {'c' * 40} on s3://b/k?versionId=v"
+
+
+def test_the_registration_of_a_cached_run_names_the_run_that_trained_the_model() -> None:
+    """Given a CACHED run's request (its source's metrics and digest, and cachedFrom), then the package is the
+    cached run's, carries the source model's content digest, and its description names the source run."""
+    request = GateRequest.model_validate(
+        {
+            "runId": "r-2",
+            "metrics": {ROC: 0.97},
+            "settings": {},
+            "identity": {"commitId": "c" * 40, "contentSha256": CONTENT},
+            "cachedFrom": "r-1",
+        }
+    )
+
+    registered = registration(request)
+
+    assert registered["customerMetadataProperties"]["sagepipe:run-id"] == "r-2"
+    assert registered["customerMetadataProperties"]["sagepipe:content-sha256"] == CONTENT
+    assert registered["description"].endswith("; the model trained by run r-1 (training cache)")
 
 
 # ------------------------------------------------------------------------------------------------- configuration

@@ -815,3 +815,41 @@ def test_diff_shows_the_cache_keys_parts_and_which_one_differs() -> None:
     assert ("cache key parts", "data_sha256") in differing
     assert ("cache", "cache_key") in differing
     assert not [item for item in differing if item[0] == "cache key parts" and item[1] != "data_sha256"]
+
+
+# ----------------------------------------------------------------------------------------------- cached runs
+@pytest.mark.parametrize(
+    ("record", "good"),
+    [
+        ({"status": "SUCCEEDED"}, True),
+        ({"status": "CACHED", "gate": {"passed": True}}, True),
+        ({"status": "CACHED"}, True),
+        ({"status": "CACHED", "gate": {"passed": False}}, False),
+        ({"status": "REJECTED", "gate": {"passed": False}}, False),
+        ({"status": "FAILED"}, False),
+    ],
+    ids=["succeeded", "cached-passed", "cached-before-the-gate", "cached-rejected", "rejected", "failed"],
+)
+def test_a_local_run_ends_well_only_with_a_model_the_gate_let_through(record: dict[str, Any], good: bool) -> None:
+    """Given a run's record, then `sagepipe local run` exits 0 only for a SUCCEEDED run or a CACHED one whose gate
+    passed (or that predates the gate on cached runs): a cached model the gate rejects is no better than a
+    REJECTED one."""
+    from sagepipe.cli import run_has_a_good_model
+
+    assert run_has_a_good_model(record) is good
+
+
+def test_a_cached_rerun_report_says_what_the_gate_made_of_the_cached_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a re-run that ended CACHED and whose gate rejected the cached model, then the report names the source,
+    the gate's verdict with its summary, and how to train again."""
+    from sagepipe.cli import _report_cached_rerun
+
+    record = {"run_id": "r-2", "cached_from": "r-1", "gate": {"passed": False, "summary": "m 0.8 is worse"}}
+
+    _report_cached_rerun({}, record, as_json=False)
+
+    assert capsys.readouterr().out.splitlines() == [
+        "run r-2 CACHED from run r-1: no training job ran",
+        "the quality gate REJECTED the cached model: m 0.8 is worse",
+        "its training cache key matches; to train again and compare the models, re-run with --force",
+    ]
