@@ -190,3 +190,13 @@ def assert_valid_record(record: dict[str, Any]) -> None:
 
     errors = sorted(Draft202012Validator(AUDIT_RECORD_SCHEMA).iter_errors(record), key=lambda error: list(error.path))
     assert not errors, "\n".join(f"{'/'.join(map(str, error.path)) or '(record)'}: {error.message}" for error in errors)
+
+
+def create_training_job_request(run: RunResult) -> dict[str, Any]:
+    """The parameters the Train state sent to sagemaker:createTrainingJob, as the execution history shows them."""
+    for event in run.history:
+        details = event.get("taskScheduledEventDetails")
+        if details and details["resource"] == "createTrainingJob.sync":
+            parameters: dict[str, Any] = json.loads(details["parameters"])
+            return parameters
+    raise AssertionError("the run scheduled no training job")

@@ -6,26 +6,14 @@ instance store volumes (ml.g5, ml.p4d, ml.m5d, ...) with a ValidationException (
 the emulator's EC2 catalogue, independently of the pipeline's own rule (common.instance_storage).
 """
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sagepipe.local.runner import LocalPipeline, RunResult
-from tests.local.conftest import TrainingRepository, run_through_events
+from sagepipe.local.runner import LocalPipeline
+from tests.local.conftest import TrainingRepository, create_training_job_request, run_through_events
 
 pytestmark = pytest.mark.e2e
-
-
-def create_training_job_request(run: RunResult) -> dict[str, Any]:
-    """The parameters the Train state sent to sagemaker:createTrainingJob, as the execution history shows them."""
-    for event in run.history:
-        details = event.get("taskScheduledEventDetails")
-        if details and details["resource"] == "createTrainingJob.sync":
-            parameters: dict[str, Any] = json.loads(details["parameters"])
-            return parameters
-    raise AssertionError("the run scheduled no training job")
 
 
 def test_an_instance_type_without_local_storage_gets_the_pipeline_key_on_its_volume(

@@ -23,9 +23,9 @@ import joblib  # type: ignore[import-untyped]
 import pytest
 
 from sagepipe.local.core import context
-from sagepipe.local.runner import LocalPipeline, RunResult
+from sagepipe.local.runner import LocalPipeline
 from sagepipe.local.sagemaker import spot
-from tests.local.conftest import TrainingRepository, read_s3_uri, run_through_events
+from tests.local.conftest import TrainingRepository, create_training_job_request, read_s3_uri, run_through_events
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +38,6 @@ SPOT_STACK = {
     "KeepAlivePeriodInSeconds": "600",
     "TrainingHyperparameters": json.dumps(SLOW_HYPERPARAMETERS),
 }
-
-
-def _training_request(run: RunResult) -> dict[str, Any]:
-    for event in run.history:
-        details = event.get("taskScheduledEventDetails")
-        if details and details["resource"] == "createTrainingJob.sync":
-            parameters: dict[str, Any] = json.loads(details["parameters"])
-            return parameters
-    raise AssertionError("the run scheduled no training job")
 
 
 def _model_from_archive(archive: bytes) -> Any:
@@ -99,7 +90,7 @@ def test_an_interrupted_spot_job_resumes_from_its_checkpoint_and_trains_the_unin
 
     # Then it succeeded
     assert run.status == "SUCCEEDED", run.cause
-    request = _training_request(run)
+    request = create_training_job_request(run)
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 5400}
     assert request["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600
@@ -152,7 +143,7 @@ def test_without_spot_no_spot_settings_are_sent_and_no_interruption_applies(
     *_, run = run_through_events(pipeline, commit=repository.head, data=training_data)
 
     assert run.status == "SUCCEEDED", run.cause
-    request = _training_request(run)
+    request = create_training_job_request(run)
     assert request["EnableManagedSpotTraining"] is False
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert "KeepAlivePeriodInSeconds" not in request["ResourceConfig"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -22,3 +23,16 @@ def moto_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://localhost:{port}"
     server.stop()
+
+
+def create_runs_table(dynamodb: Any, name: str = "runs") -> None:
+    """The runs table's keys (pk, sk), on demand, as template.yaml declares it, without its indexes."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

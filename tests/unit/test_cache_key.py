@@ -20,6 +20,8 @@ from cache_key import app
 from cache_key.key import DataDigest, cache_key, data_digest, full_object_sha256, key_parts
 from moto import mock_aws
 
+from tests.unit.conftest import create_runs_table
+
 SHA = hashlib.sha256(b"data").hexdigest()
 TREE = "7ca02721ebd24647fee9ce3b630225bde0072403"
 
@@ -132,15 +134,7 @@ def test_a_composite_checksum_is_not_the_objects_sha256() -> None:
 @pytest.fixture
 def table(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="runs",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_runs_table(dynamodb)
     for name, value in {"DATA_BUCKET_NAME": "data", "RUNS_TABLE_NAME": "runs", "CACHE_VERSION": "1"}.items():
         monkeypatch.setenv(name, value)
     for cached in (app.settings, app.dynamodb_client, app.s3_client):

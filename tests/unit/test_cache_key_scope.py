@@ -17,6 +17,7 @@ from cache_key import app
 from moto import mock_aws
 
 from common.observability import metrics
+from tests.unit.conftest import create_runs_table
 
 DATA = b"mean radius,target\n1.0,0\n2.0,1\n"
 
@@ -27,15 +28,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="runs",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_runs_table(dynamodb)
         s3 = boto3.client("s3", region_name="us-east-1")
         for bucket in ("data-of-stack-a", "data-of-stack-b"):
             s3.create_bucket(Bucket=bucket)

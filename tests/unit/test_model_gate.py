@@ -16,6 +16,7 @@ from record_model_decision.decision import record as record_decision
 
 from common.gate_settings import GateSettings, GateSettingsError, parse_thresholds
 from sagepipe.template import load_template
+from tests.unit.conftest import create_runs_table
 
 ROC = "validation:roc_auc"
 
@@ -323,15 +324,7 @@ def test_a_decision_is_recorded_once_on_its_run() -> None:
     decision = decision_of(_event("Approved"), DESCRIPTION)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="runs",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_runs_table(dynamodb)
 
         assert record_decision(dynamodb, "runs", decision, "PendingManualApproval") is True
         assert record_decision(dynamodb, "runs", decision, "PendingManualApproval") is False
