@@ -24,7 +24,8 @@ byte (the split and the estimator take ``seed``; gradient boosting with ``subsam
 it; nothing in the model depends on time, host or hash seed). The pipeline's model content digest relies on
 it to tell whether a re-run reproduced its original's model; container/tests checks it across processes. It
 holds across a spot interruption too: the fit always continues from the checkpoint it has just written, so an
-interrupted and resumed job and an uninterrupted one take the same steps and write the same bytes.
+interrupted and resumed job and an uninterrupted one take the same steps, and `write_model` writes the same
+model as the same bytes whatever the process did before.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import platform
 import sys
 import traceback
@@ -543,6 +545,23 @@ def build_report(
     }
 
 
+def write_model(model: GradientBoostingClassifier, path: Path) -> None:
+    """Write the model as a pickle without memo (pickle's "fast" mode), which `joblib.load` reads.
+
+    A memoised pickle (joblib.dump's) writes an object shared by identity once and refers to it after; which
+    equal strings are the same object depends on the process's history (an estimator fitted in this process
+    shares interned attribute names that one read from a checkpoint does not), so the same model could be
+    written as different bytes by a job that fitted every stage and by one resumed from a checkpoint. Without a
+    memo the bytes depend only on the model's values. The estimator holds no reference cycle, which fast mode
+    cannot write. The file is larger (about 1.6 MB for 200 stages instead of 0.26 MB) but compresses to about
+    the same size in model.tar.gz.
+    """
+    with path.open("wb") as handle:
+        pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True
+        pickler.dump(model)
+
+
 def write_outputs(
     model: GradientBoostingClassifier,
     report: Mapping[str, object],
@@ -553,7 +572,7 @@ def write_outputs(
     model_dir.mkdir(parents=True, exist_ok=True)
     output_data_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILENAME
-    joblib.dump(model, model_path)
+    write_model(model, model_path)
     metrics_path = output_data_dir / METRICS_FILENAME
     metrics_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return model_path, metrics_path
