@@ -28,7 +28,7 @@ from sagepipe.cloudformation import Resolver
 from sagepipe.local.account.state import LocalAccount
 from sagepipe.local.cloudformation import stacks as cloudformation_stacks
 from sagepipe.local.codebuild import provisioning as codebuild
-from sagepipe.local.core import collector, context
+from sagepipe.local.core import context
 from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
 from sagepipe.local.core.provisioning import Handler, ProvisionedResource, ProvisionError, Stack
 from sagepipe.local.dynamodb import provisioning as dynamodb
@@ -439,5 +439,4 @@ def provision(
         runtime.state(LocalAccount).add_connection(connection, f"{stack_name}-github")
     stack = _Provisioner(emulator, stack_name, project_root, translated, sam_template, values).run()
     cloudformation_stacks.register(stack, emulator.client("cloudformation"), ACCOUNT_ID, REGION)
-    collector.freeze_long_lived(runtime)
     return stack

@@ -20,7 +20,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from sagepipe.local.core import collector, context
+from sagepipe.local.core import context
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -86,7 +86,6 @@ class Emulator:
             )
             if self.install is not None:
                 self.install()
-            collector.tune()
             # moto's server logs every request through werkzeug, and its engine logs each state's internals;
             # sagepipe prints its own progress, so those go to <state dir>/logs/emulator.log.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
