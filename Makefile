@@ -126,6 +126,19 @@ test: lint pytest validate checkov build ## Every check, as CI runs them
 bench: venv ## Print the measured figures quoted in the README (every script in bench/)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
+# py-spy is a profiling tool, not a project dependency: the target installs it into the venv on first use.
+# --gil samples only the thread holding the GIL (the emulator's threads share one core's worth of Python);
+# --nonblocking, because pausing a storm's thousands of threads for every sample would slow the storm itself.
+PY_SPY_VERSION := 0.4.3
+STORM_PROFILE_DELIVERIES ?= 300
+
+.PHONY: profile-storm
+profile-storm: venv ## Profile the local runtime under a trigger storm (py-spy flame graph: $(BUILD_DIR)/storm-profile.svg)
+	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet py-spy==$(PY_SPY_VERSION)
+	@mkdir -p $(BUILD_DIR)
+	$(BIN)/py-spy record --gil --nonblocking --rate 25 -o $(BUILD_DIR)/storm-profile.svg -- \
+	  $(BIN)/python bench/trigger_storm.py --storm-only --deliveries $(STORM_PROFILE_DELIVERIES)
+
 .PHONY: clean
 clean: ## Remove build output and local run state (keeps the virtual environments)
 	rm -rf $(BUILD_DIR) .aws-sam .sagepipe .pytest_cache .mypy_cache .ruff_cache

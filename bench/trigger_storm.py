@@ -1,11 +1,12 @@
 """Trigger figures on the local runtime: a delivery storm, and what each kind of run costs.
 
-    .venv/bin/python bench/trigger_storm.py [--deliveries 1000]
+    .venv/bin/python bench/trigger_storm.py [--deliveries 1000] [--storm-only]
 
 Prints plain lines (quoted in the README):
 - the storm: one data upload, then the same S3 event delivered again and again through EventBridge (as an
   at-least-once delivery would); events routed per second, how long until every execution ended, and the
-  outcome: how many training jobs (must be 1) and duplicate records;
+  outcome: how many training jobs and duplicate records (after the runs below, the storm's bytes were trained
+  on already: no training job, one CACHED run and the rest DUPLICATE; with --storm-only, one training job);
 - state transitions and Lambda invocations per run, for a data-only run (image reused), a code-push run
   (CodeCommit: build, then training), a GitHub push (through the webhook function), a manual run, and a
   duplicate delivery;
@@ -110,6 +111,11 @@ def report(kind: str, result: RunResult) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument(
+        "--storm-only",
+        action="store_true",
+        help="push HEAD, then the storm (its first delivery trains): what `make profile-storm` records",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         state = Path(scratch)
@@ -122,6 +128,9 @@ def main() -> None:
             marker = pipeline.execution_marker()
             pipeline.push_commit(head)
             report("code push, no data yet", follow_one(pipeline, marker))
+            if args.storm_only:
+                storm(pipeline, data, args.deliveries)
+                return
             marker = pipeline.execution_marker()
             pipeline.upload_data(data, "datasets/first.csv")
             report("data upload, first for the commit (build + training)", follow_one(pipeline, marker))

@@ -18,8 +18,6 @@ the ETag), completes it, and aborts it on failure.
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from boto3.s3.transfer import TransferConfig
-
 COPY_OBJECT_MAX_BYTES: Final = 5 * 1024**3
 """5,368,709,120 bytes: the largest source CopyObject accepts (see the module docstring)."""
 
@@ -53,6 +51,10 @@ def copy_in_parts(s3: Any, source: ObjectVersion, bucket: str, key: str, *, part
     Tags are not copied (a multipart copy starts a new object), as with TaggingDirective=REPLACE; the destination
     bucket's default encryption applies, as it does to CopyObject.
     """
+    # Imported here: only copies over CopyObject's limit need s3transfer's managed copy, and importing it costs
+    # every cold start of the function (bench/lambda_init.py).
+    from boto3.s3.transfer import TransferConfig
+
     config = TransferConfig(
         multipart_threshold=1,  # every object in parts but an empty one (no part to copy), which gets CopyObject
         multipart_chunksize=part_bytes,
