@@ -7,9 +7,9 @@ Prints plain lines (quoted in the README):
   at-least-once delivery would); events routed per second, how long until every execution ended, and the
   outcome: how many training jobs and duplicate records (after the runs below, the storm's bytes were trained
   on already: no training job, one CACHED run and the rest DUPLICATE; with --storm-only, one training job);
-- state transitions and Lambda invocations per run, for a data-only run (image reused), a code-push run
-  (CodeCommit: build, then training), a GitHub push (through the webhook function), a manual run, and a
-  duplicate delivery;
+- state transitions and Lambda invocations per run: the first data upload (build, training, gate, registration),
+  a data-only run and CodeCommit and GitHub pushes of the same training tree (each ends CACHED: the same bytes,
+  the same image), a manual run, and a duplicate delivery;
 - the orchestration cost per run from the transitions, at Standard workflows' $0.025 per 1,000.
 """
 
@@ -133,15 +133,15 @@ def main() -> None:
                 return
             marker = pipeline.execution_marker()
             pipeline.upload_data(data, "datasets/first.csv")
-            report("data upload, first for the commit (build + training)", follow_one(pipeline, marker))
+            report("first data upload (build, training, gate, registration)", follow_one(pipeline, marker))
             marker = pipeline.execution_marker()
             pipeline.upload_data(data, "datasets/second.csv")
-            report("data-only run (image reused)", follow_one(pipeline, marker))
+            report("data-only run, same bytes (CACHED)", follow_one(pipeline, marker))
 
             commit = same_tree_commit(repository, head, "bench: CodeCommit push")
             marker = pipeline.execution_marker()
             pipeline.push_commit(commit)
-            report("code-push run, CodeCommit (build + training)", follow_one(pipeline, marker))
+            report("CodeCommit push, same tree (retag; CACHED)", follow_one(pipeline, marker))
 
             delivery = json.loads((PROJECT_ROOT / "events" / "github-push.json").read_text(encoding="utf-8"))
             commit = same_tree_commit(repository, head, "bench: GitHub push")
@@ -151,7 +151,7 @@ def main() -> None:
             marker = pipeline.execution_marker()
             deliver_webhook(pipeline, delivery["headers"], json.dumps(body).encode())
             result = follow_one(pipeline, marker)
-            report("code-push run, GitHub (build + training; +1 webhook invocation before it)", result)
+            report("GitHub push, same tree (retag; CACHED; +1 webhook call)", result)
 
             versions = pipeline.emulator.client("s3").list_object_versions(
                 Bucket=pipeline.data_bucket, Prefix="datasets/second.csv"
