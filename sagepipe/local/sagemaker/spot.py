@@ -100,10 +100,12 @@ class S3CheckpointStore:
         return f"{self.prefix}/{relative}" if self.prefix else relative
 
     def save(self, directory: Path) -> None:
+        # Imported here, as the adapter imports the executor: only when a job runs.
+        from sagepipe.local.sagemaker.training import whole_files
+
         s3 = context.current().client("s3")
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                s3.upload_file(str(path), self.bucket, self._key(path.relative_to(directory).as_posix()))
+        for path in whole_files(directory):
+            s3.upload_file(str(path), self.bucket, self._key(path.relative_to(directory).as_posix()))
 
     def restore(self, directory: Path) -> None:
         s3 = context.current().client("s3")

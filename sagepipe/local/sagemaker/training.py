@@ -219,8 +219,6 @@ class TrainingResult:
     """TrainingStartTime: when the entry point was started."""
     training_end_time: datetime | None = None
     """TrainingEndTime: when the entry point ended."""
-    interruptions: int = 0
-    """How many times the job was interrupted and restarted."""
 
 
 # ---------------------------------------------------------------- metrics
@@ -488,12 +486,20 @@ def _write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value), encoding="utf-8")
 
 
-def _prepare(request: TrainingRequest, layout: _Layout) -> None:
-    """The Downloading phase: config files, channel data and code, where the container expects them."""
-    for directory in (layout.input_config, layout.input_data, layout.model, layout.output_data, layout.checkpoints):
+def _instance_directories(request: TrainingRequest, layout: _Layout) -> None:
+    """The directories the job writes, empty as on a new instance, with CheckpointConfig.S3Uri's checkpoints
+    copied into /opt/ml/checkpoints."""
+    for directory in (layout.model, layout.output_data, layout.checkpoints):
         directory.mkdir(parents=True)
     if request.checkpoints is not None:
         request.checkpoints.restore(layout.checkpoints)
+
+
+def _prepare(request: TrainingRequest, layout: _Layout) -> None:
+    """The Downloading phase: config files, channel data and code, where the container expects them."""
+    for directory in (layout.input_config, layout.input_data):
+        directory.mkdir(parents=True)
+    _instance_directories(request, layout)
     # SageMaker passes the hyperparameters exactly as in the request: a JSON object of strings (the toolkit then
     # JSON-decodes each value: "200" becomes 200, "0.10" becomes 0.1).
     _write_json(layout.input_config / "hyperparameters.json", dict(request.hyperparameters))
@@ -551,9 +557,14 @@ class _Limit:
     reason: str
 
 
+def whole_files(directory: Path) -> list[Path]:
+    """The files under `directory`, by name, but those being written: a name starting with a dot (train.py writes
+    a checkpoint under such a name and renames it when complete)."""
+    return [path for path in sorted(directory.rglob("*")) if path.is_file() and not path.name.startswith(".")]
+
+
 def _has_checkpoint(layout: _Layout) -> bool:
-    # Whole files only: a name starting with a dot is one being written (train.py renames it when complete).
-    return any(not path.name.startswith(".") for path in layout.checkpoints.iterdir())
+    return bool(whole_files(layout.checkpoints))
 
 
 def _execute(
@@ -740,7 +751,7 @@ def run_training(request: TrainingRequest) -> TrainingResult:
                 layout=None,
             )
 
-        execution, interruptions = _train(request, layout, log, transitions, job_started)
+        execution = _train(request, layout, log, transitions, job_started)
         if execution.stop is not None:
             transitions.enter("Stopping", execution.stop_requested)
             status, secondary = "Stopped", execution.stop
@@ -760,7 +771,6 @@ def run_training(request: TrainingRequest) -> TrainingResult:
             execution=execution,
             model_archive=_model_archive(request, layout),
             layout=layout,
-            interruptions=interruptions,
         )
     finally:
         log.close()
@@ -787,17 +797,14 @@ def _restart(request: TrainingRequest, layout: _Layout) -> None:
     directories survives but what was copied to CheckpointConfig.S3Uri, which is copied back."""
     for directory in (layout.model, layout.output, layout.checkpoints):
         shutil.rmtree(directory, ignore_errors=True)
-    for directory in (layout.model, layout.output_data, layout.checkpoints):
-        directory.mkdir(parents=True)
-    if request.checkpoints is not None:
-        request.checkpoints.restore(layout.checkpoints)
+    _instance_directories(request, layout)
 
 
 def _train(
     request: TrainingRequest, layout: _Layout, log: _JobLog, transitions: _Transitions, job_started: float
-) -> tuple[_Execution, int]:
+) -> _Execution:
     """The Training phase: the entry point's runs, one more after each Spot interruption. Returns the last
-    run (started when the first one did) and the number of interruptions."""
+    run, started when the first one did (the interruptions are in the transitions)."""
     env = container_environment(request, layout.root)
     trained = 0.0
     interruptions = 0
@@ -814,7 +821,7 @@ def _train(
             request.checkpoints.save(layout.checkpoints)
         if execution.stop != "Interrupted":
             # TrainingStartTime is when the first run started.
-            return dataclasses.replace(execution, started=first_started), interruptions
+            return dataclasses.replace(execution, started=first_started)
         interruptions += 1
         transitions.enter("Interrupted", execution.stop_requested)
         log.emit(f"sagepipe local runtime: Spot capacity reclaimed (interruption {interruptions}); restarting")
@@ -839,7 +846,6 @@ def _finish(
     execution: _Execution | None,
     model_archive: Path | None,
     layout: _Layout | None,
-    interruptions: int = 0,
 ) -> TrainingResult:
     output_archive = None
     failure_reason = None
@@ -867,5 +873,4 @@ def _finish(
         log_path=request.log_path,
         training_start_time=execution.started if execution is not None else None,
         training_end_time=execution.ended if execution is not None else None,
-        interruptions=interruptions,
     )
