@@ -472,7 +472,8 @@ def fit_with_checkpoints(
     """
     fingerprint = checkpoint_fingerprint(features, labels, hyperparameters)
     resumed = latest_checkpoint(checkpoint_dir, fingerprint)
-    if resumed is not None and resumed[0] <= hyperparameters.n_estimators:
+    # The fingerprint holds n_estimators: a resumed checkpoint never has more stages than asked for.
+    if resumed is not None:
         stages, model = resumed
         _log(f"checkpoint: resuming from {stages} of {hyperparameters.n_estimators} stages")
     else:
