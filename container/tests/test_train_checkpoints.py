@@ -38,13 +38,15 @@ def _checkpoints(base_dir: Path) -> list[Path]:
     return sorted((base_dir / "checkpoints").glob(f"{train.CHECKPOINT_PREFIX}*{train.CHECKPOINT_SUFFIX}"))
 
 
-def _run(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    environment: dict[str, str], arguments: list[str] = MANY_STAGES, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), *MANY_STAGES],
+        [sys.executable, str(TRAIN_SCRIPT), *arguments],
         env=environment,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -108,27 +110,13 @@ def test_a_checkpoint_fitted_on_other_settings_is_not_resumed(train_channel, tmp
     Then it trains from scratch and says why it ignored each file."""
     base = tmp_path / "opt-ml"
     environment = _environment(train_channel, base, tmp_path / "model", tmp_path / "out")
-    first = subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--n_estimators", "30"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    first = _run(environment, ["--n_estimators", "30"], timeout=120)
     assert first.returncode == 0, first.stderr
     torn = base / "checkpoints" / f"{train.CHECKPOINT_PREFIX}999999{train.CHECKPOINT_SUFFIX}"
     torn.write_bytes(b"not a checkpoint")
 
     # When a job with other hyperparameters starts there
-    second = subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--n_estimators", "40"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    second = _run(environment, ["--n_estimators", "40"], timeout=120)
 
     # Then nothing was resumed, and each file was explained
     assert second.returncode == 0, second.stderr
