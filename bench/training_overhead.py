@@ -3,8 +3,10 @@
     .venv/bin/python bench/training_overhead.py [--runs 15]
 
 A program that only prints runs, interleaved, as a local SageMaker training job (the image's own entry point,
-the sagemaker-training toolkit's `train`, which runs it) and bare (`python noop.py`). Prints plain lines:
-- the median and minimum of each, and their paired difference: the job's start-up overhead;
+the sagemaker-training toolkit's `train`, which runs it) started cold (a fresh interpreter), as the same job
+started warm (forked from a warm-start server: sagepipe.local.sagemaker.warm_start, as the emulator runs its jobs),
+and bare (`python noop.py`). Prints plain lines:
+- the median and minimum of each, and their paired differences: each way's start-up overhead;
 - the toolkit's import time alone (`import sagemaker_training.cli.train` minus an empty interpreter), and the
   packages that dominate it (`python -X importtime`: each top-level package's first import, cumulative).
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from sagepipe.local.images import image_environment
 from sagepipe.local.sagemaker.training import TrainingRequest, run_training
+from sagepipe.local.sagemaker.warm_start import WarmStarts
 from sagepipe.template import PROJECT_ROOT
 
 NOOP = "print('done')\n"
@@ -30,10 +33,10 @@ TOOLKIT_MODULE = "sagemaker_training.cli.train"
 IMPORT_TIME = re.compile(r"import time:\s+(?P<self>\d+) \|\s+(?P<cumulative>\d+) \|\s*(?P<name>\S+)")
 
 
-def job_seconds(root: Path, index: int, code: Path, channel: Path) -> float:
+def job_seconds(root: Path, index: int, code: Path, channel: Path, warm_starts: WarmStarts | None = None) -> float:
     dockerfile = (PROJECT_ROOT / "container" / "Dockerfile").read_text(encoding="utf-8")
     request = TrainingRequest(
-        job_name=f"bench-{index}",
+        job_name=f"bench-{index}-{'warm' if warm_starts else 'cold'}",
         code_dir=code,
         image_environment={**image_environment(dockerfile), "SAGEMAKER_PROGRAM": "noop.py"},
         hyperparameters={"n_estimators": "200"},
@@ -42,8 +45,9 @@ def job_seconds(root: Path, index: int, code: Path, channel: Path) -> float:
         resource_config={"InstanceType": "ml.m5.large"},
         max_runtime_seconds=600,
         metric_definitions=[],
-        work_dir=root / f"job-{index}",
-        log_path=root / f"job-{index}.log",
+        work_dir=root / f"job-{index}-{'warm' if warm_starts else 'cold'}",
+        log_path=root / f"job-{index}-{'warm' if warm_starts else 'cold'}.log",
+        warm_starts=warm_starts,
     )
     started = time.perf_counter()
     result = run_training(request)
@@ -99,21 +103,35 @@ def main() -> None:
         channel.mkdir()
         (channel / "data.csv").write_text("x,target\n1,0\n", encoding="utf-8")
         jobs: list[float] = []
+        warm_jobs: list[float] = []
         bare: list[float] = []
-        for index in range(args.runs):
-            # Alternate the order, so that neither side always runs on a warmer machine.
-            if index % 2:
-                jobs.append(job_seconds(root, index, code, channel))
-                bare.append(bare_seconds(code))
-            else:
-                bare.append(bare_seconds(code))
-                jobs.append(job_seconds(root, index, code, channel))
-        import_seconds, packages = import_profile(root / "job-0" / "opt" / "ml")
+        warm_starts = WarmStarts()
+        dockerfile = (PROJECT_ROOT / "container" / "Dockerfile").read_text(encoding="utf-8")
+        job_environment = {"LANG": "C.UTF-8", **image_environment(dockerfile)}
+        if not warm_starts.prepare(Path(sys.executable).parent / "train", job_environment):
+            raise SystemExit("the warm-start server did not start")
+        try:
+            for index in range(args.runs):
+                # Rotate the order, so that no side always runs on a warmer machine.
+                for offset in range(3):
+                    side = (index + offset) % 3
+                    if side == 0:
+                        bare.append(bare_seconds(code))
+                    elif side == 1:
+                        jobs.append(job_seconds(root, index, code, channel))
+                    else:
+                        warm_jobs.append(job_seconds(root, index, code, channel, warm_starts))
+        finally:
+            warm_starts.close()
+        import_seconds, packages = import_profile(root / "job-0-cold" / "opt" / "ml")
 
-    print(f"local training job (train -> noop.py): median {statistics.median(jobs):.2f} s (min {min(jobs):.2f})")
+    for label, series in (("cold", jobs), ("warm", warm_jobs)):
+        median, fastest = statistics.median(series), min(series)
+        print(f"local training job, {label} (train -> noop.py): median {median:.2f} s (min {fastest:.2f})")
     print(f"bare python noop.py: median {statistics.median(bare):.2f} s (min {min(bare):.2f})")
-    paired = statistics.median(job - alone for job, alone in zip(jobs, bare, strict=True))
-    print(f"job start-up overhead: median {paired:.2f} s over {args.runs} paired runs")
+    for label, series in (("cold", jobs), ("warm", warm_jobs)):
+        paired = statistics.median(job - alone for job, alone in zip(series, bare, strict=True))
+        print(f"job start-up overhead, {label}: median {paired:.2f} s over {args.runs} paired runs")
     print(f"toolkit import ({TOOLKIT_MODULE}): {import_seconds:.2f} s; the costliest packages (cumulative):")
     for name, seconds in packages:
         print(f"  {name:<22} {seconds:.3f} s")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Final, Literal, Protocol
 
 POLL_SECONDS: Final = 0.05
 REAP_TIMEOUT_SECONDS: Final = 10.0
@@ -54,6 +54,18 @@ def poll_until(
             wake.wait(pause)
         else:
             time.sleep(pause)
+
+
+class ReportedProcess(Protocol):
+    """A session leader another process started and reaps (a warm-start server's job): it reports its own exit,
+    and its reaper ends whatever it left running in its group before reaping it."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
 
 
 class Interrupted(Exception):
@@ -117,7 +129,7 @@ class Supervisor:
 
     def supervise(
         self,
-        process: subprocess.Popen[bytes],
+        process: subprocess.Popen[bytes] | ReportedProcess,
         *,
         on_interrupt: Callable[[Interruption], None] | None = None,
         on_kill: Callable[[], None] | None = None,
@@ -128,10 +140,14 @@ class Supervisor:
         after the grace period, `on_kill` is called and the group gets SIGKILL. Returns the interruption, if any.
         """
         why: Interruption | None = None
+        own_child = isinstance(process, subprocess.Popen)
+
+        def exited() -> bool:
+            return has_exited(process.pid) if own_child else process.poll() is not None
 
         def settled() -> bool:
             nonlocal why
-            if has_exited(process.pid):
+            if exited():
                 return True
             why = self.interruption()
             return why is not None
@@ -142,10 +158,13 @@ class Supervisor:
             if on_interrupt is not None:
                 on_interrupt(why)
             signal_group(process.pid, signal.SIGTERM)
-            if not poll_until(lambda: has_exited(process.pid), timeout=self.grace_seconds) and on_kill is not None:
+            if not poll_until(exited, timeout=self.grace_seconds) and on_kill is not None:
                 on_kill()
-        # Whatever the process left running goes with it, as a container's processes do.
-        signal_group(process.pid, signal.SIGKILL)
+        # Whatever the process left running goes with it, as a container's processes do. A reported process's
+        # reaper does that itself once the process exits, while the group id is still the process's own; here it
+        # is only killed if it has outlived the grace period.
+        if own_child or not exited():
+            signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=REAP_TIMEOUT_SECONDS)
         return why

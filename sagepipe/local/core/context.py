@@ -39,8 +39,9 @@ class RuntimeContext:
     """Log file of each local build (by build id) and training job (by job name)."""
     _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
     _memos: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+    _resources: dict[type[Any], Any] = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    """Its own lock: a state's constructor, which runs under _lock, may read a memo."""
+    """Its own lock (memos and resources): a state's constructor, which runs under _lock, may read a memo."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution_started: threading.Condition = field(init=False, repr=False)
 
@@ -76,6 +77,25 @@ class RuntimeContext:
             if found is None:
                 found = self._memos[kind] = kind()
             return cast(M, found)
+
+    def resource[R](self, kind: type[R]) -> R:
+        """This runtime's long-lived helper of one kind (a warm process a service forks jobs from), created
+        (`kind()`) on first use. `reset()` keeps it, as it holds nothing of a run; `close()` ends it."""
+        with self._memo_lock:
+            found = self._resources.get(kind)
+            if found is None:
+                found = self._resources[kind] = kind()
+            return cast(R, found)
+
+    def close(self) -> None:
+        """End the runtime's long-lived helpers (the services' state stays readable)."""
+        with self._memo_lock:
+            resources = list(self._resources.values())
+            self._resources.clear()
+        for resource in resources:
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
 
     def reset(self) -> None:
         """Forget every service's state (job registries, caches, armed faults, limits), as a fresh runtime has

@@ -111,6 +111,9 @@ class Emulator:
     def stop(self) -> None:
         with self._lock:
             if self._server is not None:
+                runtime = context.current_or_none()
+                if runtime is not None:
+                    runtime.close()
                 self._server.stop()
                 self._server = None
 

@@ -145,6 +145,7 @@ def _finish(record: Any, **attributes: Any) -> None:
 
 def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -> None:
     from sagepipe.local.sagemaker.training import TrainingRequest, run_training
+    from sagepipe.local.sagemaker.warm_start import WarmStarts
 
     runtime = context.current()
     name = params["TrainingJobName"]
@@ -188,6 +189,7 @@ def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -
             environment=params.get("Environment", {}),
             cancel=job.cancel,
             job_arn=job_arn,
+            warm_starts=runtime.resource(WarmStarts),
         )
     )
     output_path = params["OutputDataConfig"]["S3OutputPath"]

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
 from sagepipe.local import process
+from sagepipe.local.sagemaker.warm_start import WarmProcess, WarmStarts
 
 # ---------------------------------------------------------------- contract constants
 
@@ -178,6 +179,9 @@ class TrainingRequest:
     spot_interruptions: int = 0
     """How many times the job's Spot capacity is reclaimed, each time once the job has written a checkpoint
     since it (re)started (a fault the local runtime injects; a Spot job only)."""
+    warm_starts: WarmStarts | None = None
+    """Where the entry point's process may be forked from an interpreter that has already imported its
+    dependencies (sagepipe.local.sagemaker.warm_start); without it, or when none can be had, it starts cold."""
 
     @property
     def entry_point(self) -> Path:
@@ -587,8 +591,14 @@ def _execute(
     )
     try:
         # The image's WORKDIR is /opt/ml/code (the toolkit runs the program there whatever the working directory).
-        entry_point = supervisor.start(
-            [str(request.entry_point)], cwd=layout.code, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        argv = [str(request.entry_point)]
+        warm = request.warm_starts.start(argv, cwd=layout.code, env=env) if request.warm_starts else None
+        log.emit(
+            f"sagepipe local runtime: starting the image's entry point: {ENTRY_POINT} ({request.entry_point})"
+            + (f", warm: forked from a process that has imported its dependencies (pid {warm.pid})" if warm else "")
+        )
+        entry_point: subprocess.Popen[bytes] | WarmProcess = warm or supervisor.start(
+            argv, cwd=layout.code, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     except OSError as error:
         return _Execution(exit_code=None, stop=None, started=started, ended=_now(), launch_error=str(error))
@@ -811,7 +821,6 @@ def _train(
     first_started: datetime | None = None
     while True:
         transitions.enter("Training")
-        log.emit(f"sagepipe local runtime: starting the image's entry point: {ENTRY_POINT} ({request.entry_point})")
         limit = _limit(request, trained, job_started)
         execution = _execute(request, env, layout, log, limit=limit, reclaim=interruptions < request.spot_interruptions)
         trained += (execution.ended - execution.started).total_seconds()

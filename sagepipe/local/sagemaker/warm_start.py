@@ -1,0 +1,230 @@
+"""A warm start for the image's entry point: a training job's process forked from an interpreter that has already
+imported what the toolkit's `train` imports, instead of a fresh interpreter importing it all again.
+
+Importing the sagemaker-training toolkit takes about a second here (boto3 with s3transfer and awscrt, paramiko for
+its MPI runner), which is most of what a local job costs beyond its program. On SageMaker that cost is the
+container's start-up, paid on an instance of its own; locally it is paid on the machine that also runs the
+emulator, for every job. Lambda's SnapStart and Python's own forkserver answer the same problem the same way.
+
+What stays exactly as in a fresh start: the job runs the entry point's own script as __main__ (the toolkit's
+console script), in a session of its own, with the job's environment, working directory, argv and standard
+streams, and the toolkit's modules themselves are imported by the job (their import reads SAGEMAKER_BASE_DIR).
+What the interpreter fixes at start-up (PYTHON* variables, the locale) is the server's, so a server serves only
+jobs whose start-up environment equals the one it started with; another one starts for another. When a warm start
+cannot be had (the entry point is not a Python script, the server will not start), the job starts cold, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+SERVER_SCRIPT: Final = Path(__file__).with_name("warm_start_server.py")
+SERVER_START_SECONDS: Final = 60.0
+"""Bound on the server's start: an interpreter and the toolkit's dependencies, imported twice."""
+FORK_REPLY_SECONDS: Final = 10.0
+CLOSE_SECONDS: Final = 10.0
+STARTUP_VARIABLES: Final = frozenset({"LANG", "LC_ALL", "LC_CTYPE"})
+"""Besides PYTHON*, what a Python interpreter reads once, at start-up (the locale, hence its streams' encoding)."""
+
+StartupEnvironment = tuple[tuple[str, str], ...]
+
+
+def startup_environment(env: Mapping[str, str]) -> StartupEnvironment:
+    """The part of a job's environment its interpreter reads at start-up: it must be the server's own."""
+    return tuple(sorted((name, value) for name, value in env.items() if _read_at_start(name)))
+
+
+def _read_at_start(name: str) -> bool:
+    return name.startswith("PYTHON") or name in STARTUP_VARIABLES
+
+
+def script_interpreter(entry_point: Path) -> Path | None:
+    """The interpreter a console script names on its #! line, when it names one plainly (no arguments)."""
+    try:
+        with entry_point.open("rb") as script:
+            first = script.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if len(words) != 1:
+        return None
+    interpreter = Path(words[0])
+    return interpreter if interpreter.is_file() and os.access(interpreter, os.X_OK) else None
+
+
+class WarmProcess:
+    """A job process a warm-start server forked: what the supervisor needs of a subprocess.Popen."""
+
+    def __init__(self, connection: socket.socket, pid: int, stdout: IO[bytes], stderr: IO[bytes]) -> None:
+        self._connection = connection
+        self.pid = pid
+        self.stdout: IO[bytes] | None = stdout
+        self.stderr: IO[bytes] | None = stderr
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        """The exit status once the server has reported it (and has reaped the process and ended its group)."""
+        return self.wait(timeout=0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        with self._lock:
+            if self.returncode is not None:
+                return self.returncode
+            readable, _, _ = select.select([self._connection], [], [], timeout)
+            if not readable:
+                if timeout is not None and timeout > 0:
+                    raise subprocess.TimeoutExpired(str(self.pid), timeout)
+                return None
+            message = self._connection.recv(4096)
+            # No message: the server died; its job died with it (killed, or orphaned and killed by the close).
+            self.returncode = int(json.loads(message)["exit"]) if message else -9
+            self._connection.close()
+            return self.returncode
+
+
+@dataclass
+class _Server:
+    process: subprocess.Popen[bytes]
+    socket_path: Path
+    scratch: tempfile.TemporaryDirectory[str]
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=CLOSE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=CLOSE_SECONDS)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.scratch.cleanup()
+
+
+@dataclass
+class WarmStarts:
+    """The runtime's warm-start servers, one per interpreter and start-up environment, kept across resets (they
+    hold no state of a run); `close()` ends them and every job they run.
+
+    A server starts in the background the first time a job could use it, and that job starts cold: a warm start
+    is never slower than a cold one, and every later job of the same entry point starts warm."""
+
+    _servers: dict[tuple[Path, StartupEnvironment], Future[_Server | None]] = field(default_factory=dict)
+    _closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> WarmProcess | None:
+        """Start argv[0], a console script, as a job forked from its warm server, with stdout and stderr piped;
+        None when no warm start can be had now (the caller starts the job cold)."""
+        server = self._server(Path(argv[0]), env, wait=False)
+        return _fork(server, argv, cwd=cwd, env=env) if server is not None else None
+
+    def prepare(self, entry_point: Path, env: Mapping[str, str]) -> bool:
+        """Start the server jobs of this entry point and environment use, and wait until it is ready; True if
+        it is (False: such jobs start cold)."""
+        return self._server(entry_point, env, wait=True) is not None
+
+    def _server(self, entry_point: Path, env: Mapping[str, str], *, wait: bool) -> _Server | None:
+        interpreter = script_interpreter(entry_point)
+        if interpreter is None:
+            return None
+        startup = startup_environment(env)
+        with self._lock:
+            if self._closed:
+                return None
+            starting = self._servers.get((interpreter, startup))
+            if starting is None:
+                starting = self._servers[(interpreter, startup)] = Future()
+                threading.Thread(
+                    target=_start_into,
+                    args=(starting, interpreter, entry_point, startup),
+                    name="warm-start-server",
+                    daemon=True,
+                ).start()
+        if not wait and not starting.done():
+            return None
+        return starting.result(timeout=SERVER_START_SECONDS + CLOSE_SECONDS)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            starting = list(self._servers.values())
+            self._servers.clear()
+        for future in starting:
+            # Bounded: a server's start gives up after SERVER_START_SECONDS.
+            server = future.result(timeout=SERVER_START_SECONDS + CLOSE_SECONDS)
+            if server is not None:
+                server.close()
+
+
+def _start_into(
+    starting: Future[_Server | None], interpreter: Path, entry_point: Path, startup: StartupEnvironment
+) -> None:
+    try:
+        starting.set_result(_start_server(interpreter, entry_point, startup))
+    except Exception:  # the start failed: jobs start cold
+        starting.set_result(None)
+
+
+def _start_server(interpreter: Path, entry_point: Path, startup: StartupEnvironment) -> _Server | None:
+    scratch = tempfile.TemporaryDirectory(prefix="sagepipe-warm-start-")
+    socket_path = Path(scratch.name) / "jobs.sock"
+    home = Path(scratch.name) / "home"
+    home.mkdir()
+    process = subprocess.Popen(
+        [str(interpreter), str(SERVER_SCRIPT), str(entry_point), str(socket_path)],
+        cwd=scratch.name,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dict(startup)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = _Server(process, socket_path, scratch)
+    announced = process.stdout
+    readable, _, _ = select.select([announced], [], [], SERVER_START_SECONDS) if announced else ([], [], [])
+    if not readable or announced is None or announced.readline() != b"ready\n":
+        server.close()
+        return None
+    return server
+
+
+def _fork(server: _Server, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> WarmProcess | None:
+    request = json.dumps({"argv": list(argv), "cwd": str(cwd), "env": dict(env)}).encode()
+    stdout_read, stdout_write = os.pipe()
+    stderr_read, stderr_write = os.pipe()
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        with Path(os.devnull).open("rb") as devnull:
+            connection.connect(str(server.socket_path))
+            socket.send_fds(connection, [request], [devnull.fileno(), stdout_write, stderr_write])
+        readable, _, _ = select.select([connection], [], [], FORK_REPLY_SECONDS)
+        reply = connection.recv(4096) if readable else b""
+    except OSError:
+        reply = b""
+    finally:
+        os.close(stdout_write)
+        os.close(stderr_write)
+    if not reply:
+        connection.close()
+        os.close(stdout_read)
+        os.close(stderr_read)
+        return None
+    stdout, stderr = os.fdopen(stdout_read, "rb"), os.fdopen(stderr_read, "rb")
+    return WarmProcess(connection, int(json.loads(reply)["pid"]), stdout, stderr)

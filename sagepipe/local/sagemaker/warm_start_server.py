@@ -1,0 +1,200 @@
+"""The warm start's server: one interpreter that has imported what the image's entry point imports, forking a
+session of its own for each job that then runs the entry point's own script.
+
+Run as a script, never imported: `<the entry point's interpreter> warm_start_server.py <entry point> <socket>`,
+with the standard library only, so that a job's process holds in sys.modules what a fresh `train` would, plus the
+entry point's dependencies already loaded. The toolkit's own modules are left out: sagemaker_training.environment
+reads SAGEMAKER_BASE_DIR when it is imported (its module-level `base_dir`), and every job has its own.
+
+The protocol (one SOCK_SEQPACKET connection per job, so each message arrives whole):
+    request   a JSON object {"argv", "cwd", "env"}, with three file descriptors (SCM_RIGHTS): stdin, stdout, stderr
+    reply     {"pid": <the job's pid>} once the job leads a session of its own, so that its group can be signalled
+    reply     {"exit": <status>} once it has exited, as subprocess reports it (negative: the signal that ended it);
+              whatever it left running in its group is killed first, before its group id can be reused
+The server ends, with every job it runs, when its standard input reaches end of file: the runtime that started it
+has closed it, or has died.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+REQUEST_LIMIT_BYTES = 1 << 20
+"""A request's JSON: the job's environment is the largest part (SageMaker allows 100 variables of 512 characters)."""
+
+NOT_PRELOADED = frozenset({"sagemaker_training", "gethostname", "__main__", "__mp_main__"})
+"""Top-level modules a job imports itself: the toolkit (which reads SAGEMAKER_BASE_DIR on import) and its C
+extension, and the script's own main modules."""
+
+
+def entry_point_imports(entry_point: str) -> list[str]:
+    """The modules the entry point's script imports, found by importing them in a throwaway child (its
+    SAGEMAKER_BASE_DIR points nowhere real: the toolkit creates nothing when the variable is set)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        code = 1
+        try:
+            os.close(read_end)
+            os.environ["SAGEMAKER_BASE_DIR"] = str(Path(os.environ.get("HOME", "/nonexistent")) / "probe")
+            before = set(sys.modules)
+            # Not "__main__": the script imports its entry function and stops short of calling it.
+            runpy.run_path(entry_point, run_name="sagepipe_warm_start_probe")
+            with os.fdopen(write_end, "w", encoding="utf-8") as out:
+                json.dump(sorted(set(sys.modules) - before), out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as found:
+        text = found.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not text:
+        return []
+    names: list[str] = json.loads(text)
+    return names
+
+
+def preload(entry_point: str) -> int:
+    """Import the entry point's dependencies here, once; returns how many modules were imported."""
+    count = 0
+    for name in entry_point_imports(entry_point):
+        if name.split(".")[0] in NOT_PRELOADED:
+            continue
+        # A module some import made under another name (six.moves' aliases) may not import on its own: the job
+        # then imports it as it would have anyway.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+            count += 1
+    return count
+
+
+def exit_status(code: object) -> int:
+    """The process status a fresh interpreter exits with for SystemExit(code)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def run_job(request: dict[str, Any], streams: list[int], ready: int, inherited: list[int]) -> None:
+    """In the forked child: become the job's process, run the entry point's script as __main__, and exit."""
+    status = 1
+    try:
+        os.setsid()
+        os.write(ready, b".")
+        os.close(ready)
+        for target, fd in enumerate(streams):
+            os.dup2(fd, target)
+        for fd in {*streams, *inherited} - {0, 1, 2}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        # A fresh process starts with default signal dispositions; SIGPIPE is ignored by every Python
+        # interpreter at start-up, as it is here.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = list(request["argv"])
+        # Running a script puts its directory first on sys.path.
+        sys.path[0] = str(Path(sys.argv[0]).absolute().parent)
+        try:
+            runpy.run_path(sys.argv[0], run_name="__main__")
+            status = 0
+        except SystemExit as ended:
+            status = exit_status(ended.code)
+        except BaseException:  # an uncaught exception ends a fresh interpreter the same way
+            traceback.print_exc()
+            status = 1
+        # What interpreter shutdown does before the process ends: exit handlers (logging's flush among them),
+        # then the standard streams.
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    finally:
+        os._exit(status)
+
+
+def serve(entry_point: str, socket_path: str) -> None:
+    """Accept job requests until standard input closes; fork each job, report its pid and its exit."""
+    preload(entry_point)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(socket_path)
+    listener.listen()
+    # Told on standard output: the runtime waits for this line before it sends a job.
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    jobs: dict[int, tuple[socket.socket, int]] = {}
+    """pidfd -> (the job's connection, its pid)."""
+    while True:
+        readable, _, _ = select.select([listener, sys.stdin, *jobs], [], [])
+        if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
+            for connection, pid in jobs.values():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                connection.close()
+            listener.close()
+            return
+        if listener in readable:
+            connection, _ = listener.accept()
+            start(connection, listener, jobs)
+        for pidfd in [fd for fd in readable if isinstance(fd, int) and fd in jobs]:
+            connection, pid = jobs.pop(pidfd)
+            # The leader has exited but is not reaped yet, so its group id is still its own: what it left
+            # running goes with it, as a container's processes go when its main process ends.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            os.close(pidfd)
+            with contextlib.suppress(OSError):
+                connection.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+            connection.close()
+
+
+def start(connection: socket.socket, listener: socket.socket, jobs: dict[int, tuple[socket.socket, int]]) -> None:
+    """Fork one job from a request on `connection`."""
+    message, streams, _, _ = socket.recv_fds(connection, REQUEST_LIMIT_BYTES, 3)
+    if len(streams) != 3 or not message:
+        connection.close()
+        for fd in streams:
+            os.close(fd)
+        return
+    request = json.loads(message)
+    ready_read, ready_write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        os.close(ready_read)
+        inherited = [listener.detach(), connection.detach(), sys.stdin.fileno(), *jobs]
+        for other, _ in jobs.values():
+            inherited.append(other.detach())
+        run_job(request, streams, ready_write, inherited)
+    os.close(ready_write)
+    for fd in streams:
+        os.close(fd)
+    # The child leads its own session once it says so: only then can its group be signalled.
+    os.read(ready_read, 1)
+    os.close(ready_read)
+    jobs[os.pidfd_open(pid)] = (connection, pid)
+    connection.send(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2])

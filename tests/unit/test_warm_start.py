@@ -1,0 +1,299 @@
+"""The warm start of a local training job's entry point (sagepipe.local.sagemaker.warm_start): a job forked from a
+server that has imported the toolkit's dependencies behaves as the same job started cold, as a fresh `train`.
+
+Each test runs the toolkit's real `train` console script (this venv's) both ways, or drives the server directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagepipe.local import process
+from sagepipe.local.sagemaker.training import TrainingResult, container_environment, run_training
+from sagepipe.local.sagemaker.warm_start import WarmProcess, WarmStarts, script_interpreter, startup_environment
+from tests.unit.test_local_training import (
+    DUMP_INVOCATION,
+    EXIT_3,
+    IGNORE_SIGTERM,
+    STOP_DEADLINE_SECONDS,
+    archive_file,
+    cancel_once_logged,
+    code_dir_with,
+    log_messages,
+    make_request,
+    write_breast_cancer_csv,
+)
+
+EXIT_SECONDS = 60.0
+
+LEAVE_A_CHILD_RUNNING = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "child-pid"), "w") as handle:
+    handle.write(str(child.pid))
+"""
+
+PRELOAD_PROBE = """#!{python}
+import json, sys
+FOUND_AT_START = {{name: name in sys.modules for name in ("botocore", "sagemaker_training")}}
+import botocore.session
+if __name__ == "__main__":
+    print(json.dumps({{"found": FOUND_AT_START, "argv": sys.argv[1:], "cwd": __import__("os").getcwd()}}), flush=True)
+    sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+"""
+"""A console script that says which modules were already imported when it started, then exits as told."""
+
+SLEEPER = """#!{python}
+import time
+if __name__ == "__main__":
+    print("sleeping", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    train = tmp_path_factory.mktemp("channel") / "train"
+    write_breast_cancer_csv(train / "train.csv")
+    return train
+
+
+@pytest.fixture(scope="module")
+def warm_starts(tmp_path_factory: pytest.TempPathFactory, channel: Path) -> Iterator[WarmStarts]:
+    """Warm starts whose server for the pipeline image's jobs is ready (a job that finds none ready starts cold)."""
+    root = tmp_path_factory.mktemp("prepare")
+    request = make_request(root, code_dir_with(root, {}), "train.py", channel)
+    starts = WarmStarts()
+    assert starts.prepare(request.entry_point, container_environment(request, root)), "the server did not start"
+    yield starts
+    starts.close()
+
+
+def started_warm(result: TrainingResult) -> bool:
+    return any(", warm: forked from a process" in message for message in log_messages(result))
+
+
+def run_both_ways(
+    root: Path, warm_starts: WarmStarts, files: dict[str, str], program: str, channel: Path, **changes: Any
+) -> tuple[TrainingResult, TrainingResult]:
+    """The same job, started cold and then warm, each in a directory of its own."""
+    results = []
+    for way, starts in (("cold", None), ("warm", warm_starts)):
+        where = root / way
+        request = make_request(where, code_dir_with(where, files), program, channel, warm_starts=starts, **changes)
+        results.append(run_training(request))
+    assert [started_warm(result) for result in results] == [False, True]
+    return results[0], results[1]
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def console_script(directory: Path, template: str) -> Path:
+    script = directory / "entry"
+    script.write_text(template.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
+# ---------------------------------------------------------------- through run_training
+
+
+def test_a_warm_job_runs_the_program_as_a_cold_job_does(tmp_path: Path, warm_starts: WarmStarts, channel: Path) -> None:
+    """Given a program that records its argv, environment, working directory and channel, when the same job runs
+    cold and warm, then the program sees the same things (paths aside, each job having its own /opt/ml): the
+    toolkit, imported by the job itself, found the job's SAGEMAKER_BASE_DIR both ways."""
+    cold, warm = run_both_ways(
+        tmp_path, warm_starts, {"dump.py": DUMP_INVOCATION}, "dump.py", channel, hyperparameters={"epochs": "2"}
+    )
+
+    seen = []
+    for result, way in ((cold, "cold"), (warm, "warm")):
+        assert (result.status, result.exit_code) == ("Completed", 0), result.failure_reason
+        assert result.model_archive is not None
+        text = archive_file(result.model_archive, "invocation.json").decode()
+        seen.append(json.loads(text.replace(str(tmp_path / way), "<job root>")))
+    assert seen[0] == seen[1]
+    assert seen[1]["env"]["SM_MODEL_DIR"] == "<job root>/job/opt/ml/model"
+
+
+def test_a_warm_job_that_fails_is_reported_as_a_cold_one_is(
+    tmp_path: Path, warm_starts: WarmStarts, channel: Path
+) -> None:
+    """Given a program that exits 3, when the job runs cold and warm, then both are Failed, the toolkit exits 1
+    both ways, and the FailureReason is the same."""
+    cold, warm = run_both_ways(tmp_path, warm_starts, {"exit3.py": EXIT_3}, "exit3.py", channel)
+
+    assert (warm.status, warm.exit_code) == (cold.status, cold.exit_code) == ("Failed", 1)
+    assert warm.failure_reason == cold.failure_reason
+
+
+def test_a_warm_job_is_stopped_and_its_program_killed(tmp_path: Path, warm_starts: WarmStarts, channel: Path) -> None:
+    """Given a warm job whose program ignores SIGTERM, when the job is stopped, then the toolkit ends on SIGTERM
+    and the program goes with it (SIGKILL to the job's group), as with a cold job."""
+    cancel = threading.Event()
+    request = make_request(
+        tmp_path,
+        code_dir_with(tmp_path, {"stubborn.py": IGNORE_SIGTERM}),
+        "stubborn.py",
+        channel,
+        cancel=cancel,
+        stop_grace_seconds=0.5,
+        warm_starts=warm_starts,
+    )
+    cancel_once_logged(request, "ignoring SIGTERM", cancel)
+
+    result = run_training(request)
+
+    assert started_warm(result)
+    assert (result.status, result.secondary_status, result.exit_code) == ("Stopped", "Stopped", -signal.SIGTERM)
+    assert result.model_archive is not None
+    pid = int(archive_file(result.model_archive, "pid"))
+    assert process.poll_until(lambda: gone(pid), timeout=STOP_DEADLINE_SECONDS), f"pid {pid} outlived its job"
+
+
+def test_what_a_warm_job_leaves_running_ends_with_it(tmp_path: Path, warm_starts: WarmStarts, channel: Path) -> None:
+    """Given a program that starts a child and exits, when its warm job completes, then the child is killed with
+    the job's group, as a container's processes end with its main process."""
+    request = make_request(
+        tmp_path,
+        code_dir_with(tmp_path, {"leave.py": LEAVE_A_CHILD_RUNNING}),
+        "leave.py",
+        channel,
+        warm_starts=warm_starts,
+    )
+
+    result = run_training(request)
+
+    assert started_warm(result)
+    assert result.status == "Completed", result.failure_reason
+    assert result.model_archive is not None
+    pid = int(archive_file(result.model_archive, "child-pid"))
+    assert process.poll_until(lambda: gone(pid), timeout=STOP_DEADLINE_SECONDS), f"pid {pid} outlived its job"
+
+
+# ---------------------------------------------------------------- the server itself
+
+
+def start(starts: WarmStarts, entry: Path, *args: str, cwd: Path) -> WarmProcess:
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+    assert starts.prepare(entry, env), "the server did not start"
+    started = starts.start([str(entry), *args], cwd=cwd, env=env)
+    assert started is not None, "no warm start for a Python console script"
+    return started
+
+
+def test_the_entry_point_finds_its_dependencies_imported_but_not_the_toolkit(tmp_path: Path) -> None:
+    """Given a console script that imports botocore, when it is started warm, then it finds botocore imported
+    already (what its server preloaded) and runs with its own argv and working directory; it exits with its own
+    status, and its output reaches the job's stdout."""
+    entry = console_script(tmp_path, PRELOAD_PROBE)
+    starts = WarmStarts()
+    try:
+        job = start(starts, entry, "3", cwd=tmp_path)
+        assert job.stdout is not None
+        output = job.stdout.read()
+        status = job.wait(timeout=EXIT_SECONDS)
+    finally:
+        starts.close()
+
+    assert status == 3
+    report = json.loads(output)
+    assert report == {"found": {"botocore": True, "sagemaker_training": False}, "argv": ["3"], "cwd": str(tmp_path)}
+
+
+def test_a_cold_start_of_the_same_script_finds_nothing_imported(tmp_path: Path) -> None:
+    """Given the same console script, when it is run as a fresh process, then nothing was imported before it: the
+    warm start's preload is what the other test sees."""
+    entry = console_script(tmp_path, PRELOAD_PROBE)
+
+    completed = subprocess.run([str(entry)], capture_output=True, check=True, timeout=EXIT_SECONDS, cwd=tmp_path)
+
+    assert json.loads(completed.stdout)["found"] == {"botocore": False, "sagemaker_training": False}
+
+
+def test_closing_the_warm_starts_ends_the_jobs_they_run(tmp_path: Path) -> None:
+    """Given a warm job that sleeps, when the runtime closes its warm starts, then the job is killed and reported
+    ended by a signal."""
+    entry = console_script(tmp_path, SLEEPER)
+    starts = WarmStarts()
+    job = start(starts, entry, cwd=tmp_path)
+    assert job.stdout is not None
+    assert job.stdout.readline() == b"sleeping\n"
+
+    starts.close()
+
+    assert job.wait(timeout=EXIT_SECONDS) == -signal.SIGKILL
+    assert process.poll_until(lambda: gone(job.pid), timeout=STOP_DEADLINE_SECONDS)
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    ["#!/bin/sh\n", "#!/usr/bin/env python3\n", "import sys\n"],
+    ids=["another interpreter's script", "an interpreter with arguments", "no interpreter line"],
+)
+def test_an_entry_point_that_is_not_a_plain_python_script_starts_cold(tmp_path: Path, first_line: str) -> None:
+    """Given an entry point whose #! line does not name an interpreter plainly (or a Python one), then no warm
+    start is offered: the job starts cold, as a fresh process."""
+    entry = tmp_path / "entry"
+    entry.write_text(first_line + "echo hello\n", encoding="utf-8")
+    entry.chmod(0o755)
+    starts = WarmStarts()
+    try:
+        started = starts.start([str(entry)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    finally:
+        starts.close()
+
+    assert started is None
+
+
+def test_a_server_serves_only_jobs_with_its_start_up_environment() -> None:
+    """Given two jobs whose environments differ only in what the interpreter reads at start-up, then they need
+    two servers; variables read later do not matter."""
+    base = {"PATH": "/usr/bin", "HOME": "/root", "SAGEMAKER_BASE_DIR": "/a"}
+
+    assert startup_environment(base) == startup_environment({**base, "SAGEMAKER_BASE_DIR": "/b", "HOME": "/x"})
+    assert startup_environment(base) != startup_environment({**base, "PYTHONUNBUFFERED": "1"})
+    assert startup_environment(base) != startup_environment({**base, "LANG": "C.UTF-8"})
+
+
+def test_the_toolkit_s_train_names_this_venv_s_interpreter() -> None:
+    """Given the toolkit's `train` console script, the local image's entry point, then its #! line names this
+    venv's interpreter: its jobs can start warm."""
+    interpreter = script_interpreter(Path(sys.executable).parent / "train")
+
+    assert interpreter is not None
+    assert interpreter.resolve() == Path(sys.executable).resolve()
+
+
+def test_the_first_job_starts_cold_while_its_server_starts(tmp_path: Path) -> None:
+    """Given no server ready for an entry point, when a job asks for a warm start, then it gets none (it starts
+    cold rather than wait), and once the server has started a job of the same entry point starts warm."""
+    entry = console_script(tmp_path, PRELOAD_PROBE)
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+    starts = WarmStarts()
+    try:
+        first = starts.start([str(entry)], cwd=tmp_path, env=env)
+        ready = starts.prepare(entry, env)
+        later = starts.start([str(entry)], cwd=tmp_path, env=env)
+        assert later is not None
+        assert later.wait(timeout=EXIT_SECONDS) == 0
+    finally:
+        starts.close()
+
+    assert (first, ready) == (None, True)
