@@ -72,30 +72,26 @@ class RuntimeContext:
         """This runtime's memo of one kind: results of pure functions of their keys (a definition's parse, a
         template's translation), created (`kind()`) on first use. Unlike `state()`, `reset()` keeps it: it
         holds nothing a run could have changed, only work that need not be done twice."""
-        with self._memo_lock:
-            found = self._memos.get(kind)
-            if found is None:
-                found = self._memos[kind] = kind()
-            return cast(M, found)
+        return self._kept(self._memos, kind)
 
     def resource[R](self, kind: type[R]) -> R:
         """This runtime's long-lived helper of one kind (a warm process a service forks jobs from), created
         (`kind()`) on first use. `reset()` keeps it, as it holds nothing of a run; `close()` ends it."""
+        return self._kept(self._resources, kind)
+
+    def _kept[K](self, table: dict[type[Any], Any], kind: type[K]) -> K:
         with self._memo_lock:
-            found = self._resources.get(kind)
+            found = table.get(kind)
             if found is None:
-                found = self._resources[kind] = kind()
-            return cast(R, found)
+                found = table[kind] = kind()
+            return cast(K, found)
 
     def close(self) -> None:
         """End the runtime's long-lived helpers (the services' state stays readable)."""
         with self._memo_lock:
             resources = list(self._resources.values())
             self._resources.clear()
-        for resource in resources:
-            close = getattr(resource, "close", None)
-            if callable(close):
-                close()
+        _close_each(resources)
 
     def reset(self) -> None:
         """Forget every service's state (job registries, caches, armed faults, limits), as a fresh runtime has
@@ -103,10 +99,7 @@ class RuntimeContext:
         with self._lock:
             states = list(self._states.values())
             self._states.clear()
-        for state in states:
-            close = getattr(state, "close", None)
-            if callable(close):
-                close()
+        _close_each(states)
 
     # ------------------------------------------------------------------ executions started by rules
     def record_execution(self, started: StartedExecution) -> None:
@@ -127,6 +120,13 @@ class RuntimeContext:
         with self._execution_started:
             self._execution_started.wait_for(lambda: len(self.started_executions) - since >= count, timeout=timeout)
             return list(self.started_executions[since:])
+
+
+def _close_each(objects: list[Any]) -> None:
+    for each in objects:
+        close = getattr(each, "close", None)
+        if callable(close):
+            close()
 
 
 _current: RuntimeContext | None = None
