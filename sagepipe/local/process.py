@@ -4,7 +4,8 @@ Two things every local job needs, in one place:
 
 * `Supervisor`: runs a process in a session of its own under a deadline and a cancel event, and ends its
   whole process group when it exits or is interrupted (SIGTERM, a grace period, then SIGKILL), as a
-  container's processes all go when the container does. No wait in it is unbounded.
+  container's processes all go when the container does. No wait in it is unbounded. It also watches a session
+  leader another process started and reaps (a `ReportedProcess`: a training job forked by a warm-start server).
 * `poll_until`: the one bounded polling loop: check a condition every `interval` until it holds or `timeout`
   passes (waking early when an event is set).
 
