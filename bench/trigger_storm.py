@@ -151,7 +151,8 @@ def main() -> None:
             marker = pipeline.execution_marker()
             deliver_webhook(pipeline, delivery["headers"], json.dumps(body).encode())
             result = follow_one(pipeline, marker)
-            report("GitHub push, same tree (retag; CACHED; +1 webhook call)", result)
+            # Its image tree is unknown before a build: the build finds the tree's image and only tags it.
+            report("GitHub push, same tree (a build that only tags; CACHED; +1 webhook call)", result)
 
             versions = pipeline.emulator.client("s3").list_object_versions(
                 Bucket=pipeline.data_bucket, Prefix="datasets/second.csv"
