@@ -31,6 +31,17 @@ def _translated(all_features: bool) -> dict[str, Any]:
     return translate(with_defaults(template, ALL_FEATURES_PARAMETERS) if all_features else template)
 
 
+def test_the_template_parses_as_the_sam_translator_parses_it() -> None:
+    """Given template.yaml, then load_template (libyaml's parser) gives exactly what aws-sam-translator's own
+    yaml_parse (PyYAML's pure-Python parser) gives: short-form intrinsics and every scalar alike."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    text = (PROJECT_ROOT / "template.yaml").read_text(encoding="utf-8")
+    parsed = load_template()
+    assert parsed == yaml_parse(text)
+    assert parsed["Globals"]["Function"]["KmsKeyArn"] == {"Fn::GetAtt": ["PipelineKey", "Arn"]}
+
+
 def _document(value: Any) -> dict[str, Any]:
     """A policy document, also when written as a JSON string in Fn::Sub (AWS::Logs::ResourcePolicy)."""
     if isinstance(value, dict) and "Fn::Sub" in value:
