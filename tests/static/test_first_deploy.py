@@ -89,6 +89,7 @@ def test_each_reservation_is_a_parameter_that_reserves_exactly_what_it_says() ->
 def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_function(value: str) -> None:
     """Given a reservation of 0 (which throttles every invocation) or a non-number, then CloudFormation's
     AllowedPattern refuses it at deploy time."""
+    parameters = load_template()["Parameters"]
     for name in (
         "NormaliseTriggerReservedConcurrency",
         "DigestArtifactReservedConcurrency",
@@ -99,7 +100,7 @@ def test_a_reservation_parameter_refuses_what_would_throttle_or_break_the_functi
         "GitHubWebhookReservedConcurrency",
         "CacheKeyReservedConcurrency",
     ):
-        parameter = load_template()["Parameters"][name]
+        parameter = parameters[name]
         assert parameter["Default"] == ""
         assert re.fullmatch(parameter["AllowedPattern"], "")
         assert re.fullmatch(parameter["AllowedPattern"], "10")

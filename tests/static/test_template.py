@@ -31,6 +31,17 @@ def _translated(all_features: bool) -> dict[str, Any]:
     return translate(with_defaults(template, ALL_FEATURES_PARAMETERS) if all_features else template)
 
 
+def test_the_template_parses_as_the_sam_translator_parses_it() -> None:
+    """Given template.yaml, then load_template (libyaml's parser) gives exactly what aws-sam-translator's own
+    yaml_parse (PyYAML's pure-Python parser) gives: short-form intrinsics and every scalar alike."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    text = (PROJECT_ROOT / "template.yaml").read_text(encoding="utf-8")
+    parsed = load_template()
+    assert parsed == yaml_parse(text)
+    assert parsed["Globals"]["Function"]["KmsKeyArn"] == {"Fn::GetAtt": ["PipelineKey", "Arn"]}
+
+
 def _document(value: Any) -> dict[str, Any]:
     """A policy document, also when written as a JSON string in Fn::Sub (AWS::Logs::ResourcePolicy)."""
     if isinstance(value, dict) and "Fn::Sub" in value:
@@ -96,9 +107,14 @@ def test_the_resource_less_actions_have_no_resource_type_in_the_service_authoriz
     """Given cfn-lint's copy of the Service Authorization Reference, then every action the template grants on
     '*' has no resource type there. cloudwatch:PutMetricData is the exception: it lists a resource type that
     PutMetricData requests do not name, so it is scoped by its cloudwatch:namespace condition instead."""
-    from importlib.resources import files
+    from importlib.util import find_spec
 
-    reference = json.loads(files("cfnlint").joinpath("data/AdditionalSpecs/Policies.json").read_text())
+    # The package's directory, found without importing cfnlint (whose import alone takes most of a second).
+    cfnlint = find_spec("cfnlint")
+    assert cfnlint is not None
+    assert cfnlint.submodule_search_locations
+    package = Path(cfnlint.submodule_search_locations[0])
+    reference = json.loads((package / "data" / "AdditionalSpecs" / "Policies.json").read_text(encoding="utf-8"))
     scoped = {
         action
         for action in RESOURCE_LESS_ACTIONS - {"cloudwatch:PutMetricData"}

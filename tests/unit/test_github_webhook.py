@@ -113,10 +113,21 @@ def push_payload(**changes: Any) -> dict[str, Any]:
 SAMPLE_BODY = body_of(SAMPLE["body"])
 
 
+@dataclass(frozen=True)
+class Clients:
+    """The tests' own clients of the moto account (the handler makes its own, cold, in every test)."""
+
+    secretsmanager: Any
+    dynamodb: Any
+    sqs: Any
+    events: Any
+
+
 @dataclass
 class World:
     """The moto account the handler runs in, and what it observed."""
 
+    clients: Clients
     secret_arn: str
     queue_url: str
     capsys: pytest.CaptureFixture[str]
@@ -131,7 +142,7 @@ class World:
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the rule has delivered so far (read once: the queue is emptied)."""
-        sqs = boto3.client("sqs")
+        sqs = self.clients.sqs
         found: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -142,7 +153,7 @@ class World:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def idempotency_records(self) -> list[dict[str, Any]]:
-        return boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+        return self.clients.dynamodb.scan(TableName=TABLE)["Items"]
 
     def log_lines(self, level: str | None = None) -> list[dict[str, Any]]:
         return [line for line in self.logs if level is None or line["level"] == level]
@@ -181,8 +192,23 @@ def _clear_caches() -> None:
     parameters.clear_caches()
 
 
+@pytest.fixture(scope="module")
+def clients() -> Clients:
+    """Made once for the module: a client keeps no state of the account, which each test's mock_aws starts afresh
+    (moto answers every client made after its import, through a handler it adds to botocore's)."""
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    return Clients(
+        secretsmanager=session.client("secretsmanager"),
+        dynamodb=session.client("dynamodb"),
+        sqs=session.client("sqs"),
+        events=session.client("events"),
+    )
+
+
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
+def world(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clients: Clients) -> Iterator[World]:
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -203,11 +229,10 @@ def world(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -
     monkeypatch.setattr(metrics, "namespace", "sagepipe")
     _clear_caches()
     with mock_aws():
-        secret_arn = boto3.client("secretsmanager").create_secret(
-            Name="sagepipe/github-webhook", SecretString=SECRET.decode()
-        )["ARN"]
+        secret = clients.secretsmanager.create_secret(Name="sagepipe/github-webhook", SecretString=SECRET.decode())
+        secret_arn = secret["ARN"]
         monkeypatch.setenv("WEBHOOK_SECRET_ARN", secret_arn)
-        boto3.client("dynamodb").create_table(
+        clients.dynamodb.create_table(
             TableName=TABLE,
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
@@ -216,14 +241,14 @@ def world(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        sqs = boto3.client("sqs")
+        sqs = clients.sqs
         queue_url = sqs.create_queue(QueueName="github-events")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events")
+        events = clients.events
         events.put_rule(Name="every-github-event", EventPattern=json.dumps({"source": ["sagepipe.github"]}))
         events.put_targets(Rule="every-github-event", Targets=[{"Id": "queue", "Arn": queue_arn}])
 
-        state = World(secret_arn=secret_arn, queue_url=queue_url, capsys=capsys)
+        state = World(clients=clients, secret_arn=secret_arn, queue_url=queue_url, capsys=capsys)
         handler = _JsonLines(state.logs)
         logging.getLogger(powertools_logger.name).addHandler(handler)
         try:
@@ -234,7 +259,7 @@ def world(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -
 
 
 def _delete_secret(world: World) -> None:
-    boto3.client("secretsmanager").delete_secret(SecretId=world.secret_arn, ForceDeleteWithoutRecovery=True)
+    world.clients.secretsmanager.delete_secret(SecretId=world.secret_arn, ForceDeleteWithoutRecovery=True)
 
 
 # ----------------------------------------------------------------------------- accepted pushes

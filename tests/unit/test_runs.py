@@ -7,6 +7,7 @@ artifacts are digested by its own audit_digests: the commands are checked agains
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import json
@@ -208,14 +209,20 @@ class Account:
         self.dynamodb.update_item(**request)
 
 
+@pytest.fixture(scope="module")
+def runs_table_schema() -> dict[str, Any]:
+    """The CreateTable request for template.yaml's RunsTable: read from the template once for the module."""
+    return runs_table_request(TABLE)
+
+
 @pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+def account(monkeypatch: pytest.MonkeyPatch, runs_table_schema: dict[str, Any]) -> Iterator[Account]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
-        dynamodb.create_table(**runs_table_request(TABLE))
+        dynamodb.create_table(**copy.deepcopy(runs_table_schema))
         for bucket in (ARTIFACTS, DATA):
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -26,6 +26,8 @@ from sagepipe.local.codebuild.stubs.common import Call, NotEmulated
 _FAILED: Final = {"docker": 1, "aws": 255}
 """docker's exit status for a failed command; the AWS CLI's for a failure it does not classify (return codes)."""
 _SECRET_OPTIONS: Final = frozenset({"-p", "--password"})
+_SHUTDOWN_POLL_SECONDS: Final = 0.02
+"""How often the server's loop looks for shutdown (a select() timeout): the longest a build's end waits for it."""
 _SOCKET_PATH_LIMIT: Final = 100
 """AF_UNIX paths are at most 107 bytes on Linux (sun_path is 108, with its NUL)."""
 
@@ -53,7 +55,10 @@ def serve(root: Path, config: StubConfig) -> Iterator[StubFiles]:
             """A stub that died mid-call (its build was stopped) has no one to answer: nothing to report."""
 
     server = Server(str(socket_path), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="codebuild-stubs")
+    # serve_forever sees shutdown() only between polls, so the end of every build waited up to one poll interval.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS}, name="codebuild-stubs"
+    )
     thread.start()
     try:
         yield files
