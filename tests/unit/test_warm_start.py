@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -297,3 +298,27 @@ def test_the_first_job_starts_cold_while_its_server_starts(tmp_path: Path) -> No
         starts.close()
 
     assert (first, ready) == (None, True)
+
+
+def test_a_warm_job_runs_in_a_runtime_holding_more_than_1024_descriptors(tmp_path: Path) -> None:
+    """Given a runtime holding descriptors numbered above 1,023 (a trigger storm's sockets and threads), when a job
+    starts warm, then it runs and its exit is seen: select() refuses such descriptors, so the waits must not use it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1500
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard limit on open files ({hard}) is below {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    entry = console_script(tmp_path, PRELOAD_PROBE)
+    starts = WarmStarts()
+    try:
+        job = start(starts, entry, "0", cwd=tmp_path)
+        status = job.wait(timeout=EXIT_SECONDS)
+    finally:
+        starts.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert status == 0
+    assert max(held) > 1024

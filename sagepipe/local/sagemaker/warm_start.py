@@ -50,6 +50,14 @@ def _read_at_start(name: str) -> bool:
     return name.startswith("PYTHON") or name in STARTUP_VARIABLES
 
 
+def readable(stream: socket.socket | IO[bytes], timeout: float | None) -> bool:
+    """Whether `stream` has something to read (or has reached its end) within `timeout` seconds (None: no limit).
+    poll(), not select(): an emulator under a trigger storm holds more than select()'s 1,024 descriptors."""
+    poller = select.poll()
+    poller.register(stream.fileno(), select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+
 def script_interpreter(entry_point: Path) -> Path | None:
     """The interpreter a console script names on its #! line, when it names one plainly (no arguments)."""
     try:
@@ -85,8 +93,7 @@ class WarmProcess:
         with self._lock:
             if self.returncode is not None:
                 return self.returncode
-            readable, _, _ = select.select([self._connection], [], [], timeout)
-            if not readable:
+            if not readable(self._connection, timeout):
                 if timeout is not None and timeout > 0:
                     raise subprocess.TimeoutExpired(str(self.pid), timeout)
                 return None
@@ -198,8 +205,7 @@ def _start_server(interpreter: Path, entry_point: Path, startup: StartupEnvironm
     )
     server = _Server(process, socket_path, scratch)
     announced = process.stdout
-    readable, _, _ = select.select([announced], [], [], SERVER_START_SECONDS) if announced else ([], [], [])
-    if not readable or announced is None or announced.readline() != b"ready\n":
+    if announced is None or not readable(announced, SERVER_START_SECONDS) or announced.readline() != b"ready\n":
         server.close()
         return None
     return server
@@ -214,8 +220,7 @@ def _fork(server: _Server, argv: Sequence[str], *, cwd: Path, env: Mapping[str, 
         with Path(os.devnull).open("rb") as devnull:
             connection.connect(str(server.socket_path))
             socket.send_fds(connection, [request], [devnull.fileno(), stdout_write, stderr_write])
-        readable, _, _ = select.select([connection], [], [], FORK_REPLY_SECONDS)
-        reply = connection.recv(4096) if readable else b""
+        reply = connection.recv(4096) if readable(connection, FORK_REPLY_SECONDS) else b""
     except OSError:
         reply = b""
     finally:

@@ -142,7 +142,14 @@ def serve(entry_point: str, socket_path: str) -> None:
     jobs: dict[int, tuple[socket.socket, int]] = {}
     """pidfd -> (the job's connection, its pid)."""
     while True:
-        readable, _, _ = select.select([listener, sys.stdin, *jobs], [], [])
+        # poll(), not select(): select() refuses descriptors above 1,023.
+        poller = select.poll()
+        for watched in (listener.fileno(), sys.stdin.fileno(), *jobs):
+            poller.register(watched, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll()}
+        readable = [
+            item for item in (listener, sys.stdin, *jobs) if (item if isinstance(item, int) else item.fileno()) in ready
+        ]
         if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
             for connection, pid in jobs.values():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
