@@ -67,9 +67,8 @@ def entry_point_imports(entry_point: str) -> list[str]:
     return names
 
 
-def preload(entry_point: str) -> int:
-    """Import the entry point's dependencies here, once; returns how many modules were imported."""
-    count = 0
+def preload(entry_point: str) -> None:
+    """Import the entry point's dependencies here, once."""
     for name in entry_point_imports(entry_point):
         if name.split(".")[0] in NOT_PRELOADED:
             continue
@@ -77,8 +76,6 @@ def preload(entry_point: str) -> int:
         # then imports it as it would have anyway.
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-            count += 1
-    return count
 
 
 def exit_status(code: object) -> int:
@@ -147,31 +144,33 @@ def serve(entry_point: str, socket_path: str) -> None:
         for watched in (listener.fileno(), sys.stdin.fileno(), *jobs):
             poller.register(watched, select.POLLIN)
         ready = {fd for fd, _ in poller.poll()}
-        readable = [
-            item for item in (listener, sys.stdin, *jobs) if (item if isinstance(item, int) else item.fileno()) in ready
-        ]
-        if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
+        if sys.stdin.fileno() in ready and not os.read(sys.stdin.fileno(), 1):
             for connection, pid in jobs.values():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                end_group_and_reap(pid)
                 connection.close()
             listener.close()
             return
-        if listener in readable:
+        if listener.fileno() in ready:
             connection, _ = listener.accept()
             start(connection, listener, jobs)
-        for pidfd in [fd for fd in readable if isinstance(fd, int) and fd in jobs]:
+        for pidfd in ready & jobs.keys():
             connection, pid = jobs.pop(pidfd)
-            # The leader has exited but is not reaped yet, so its group id is still its own: what it left
-            # running goes with it, as a container's processes go when its main process ends.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
+            status = end_group_and_reap(pid)
             os.close(pidfd)
             with contextlib.suppress(OSError):
-                connection.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+                connection.send(json.dumps({"exit": status}).encode())
             connection.close()
+
+
+def end_group_and_reap(pid: int) -> int:
+    """Kill what is left in a job's group, then reap the job; its exit status as subprocess reports it.
+
+    Before the reap the leader (exited, or not yet) still holds its group id, so no other group can have taken it:
+    what the job left running goes with it, as a container's processes go when its main process ends."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def start(connection: socket.socket, listener: socket.socket, jobs: dict[int, tuple[socket.socket, int]]) -> None:
