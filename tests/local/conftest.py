@@ -83,6 +83,111 @@ def pipeline(
     wait_for_quiet(emulator)
 
 
+@dataclass(frozen=True)
+class BuiltImage:
+    """A training image a real build pushed: its manifest, and the tags that build gave it."""
+
+    manifest: str
+    media_type: str
+    tags: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def built_images() -> dict[str, BuiltImage]:
+    """Images really built in this session (this worker), by image tree id."""
+    return {}
+
+
+@pytest.fixture
+def image_of_head(pipeline: LocalPipeline, built_images: dict[str, BuiltImage]) -> BuiltImage:
+    """Given ECR already holds the image of HEAD's image tree (put_image_of_head)."""
+    return put_image_of_head(pipeline, built_images)
+
+
+def put_image_of_head(pipeline: LocalPipeline, built_images: dict[str, BuiltImage]) -> BuiltImage:
+    """Put into the stack's ECR repository the image of the pipeline repository's HEAD image tree, as a build of
+    an earlier commit with the same tree left it: tagged with the tree and with that commit.
+
+    For tests whose subject is not the build: their runs reuse the image (FindImage finds the tree tag) instead of
+    building it again in every test, since each test's reset empties ECR. The image is really built, once per
+    session (per worker), by the stack's own CodeBuild project started as the pipeline starts it
+    (`codebuild:startBuild.sync`); later calls put its manifest back under the same tags, which gives the same
+    digest, so training runs the files that build kept. Tests about the build, its reuse and its record do not use
+    it.
+    """
+    repository = pipeline.repository
+    image_tree = subprocess.run(
+        ["git", "mktree"],
+        input=git(repository, "ls-tree", "HEAD", "--", "buildspec.yml", "container") + "\n",
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    built = built_images.get(image_tree)
+    if built is None:
+        built = built_images[image_tree] = _build_image(pipeline, image_tree)
+        return built
+    ecr = pipeline.emulator.client("ecr")
+    for tag in built.tags:
+        ecr.put_image(
+            repositoryName=pipeline.stack.ref("TrainingImageRepository"),
+            imageManifest=built.manifest,
+            imageManifestMediaType=built.media_type,
+            imageTag=tag,
+        )
+    return built
+
+
+def _build_image(pipeline: LocalPipeline, image_tree: str) -> BuiltImage:
+    """Run the stack's image build for a new commit with HEAD's tree, through a one-state machine whose Task is the
+    pipeline's own `codebuild:startBuild.sync`, and return what it pushed."""
+    earlier = git(
+        pipeline.repository, "-c", "user.name=sagepipe-test", "-c", "user.email=test@example.com",
+        "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "an earlier commit with the same image tree",
+    )  # fmt: skip
+    sfn = pipeline.emulator.client("stepfunctions")
+    pipeline_machine = sfn.describe_state_machine(stateMachineArn=pipeline.stack.outputs["PipelineStateMachineArn"])
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "BuildImage",
+        "States": {
+            "BuildImage": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::codebuild:startBuild.sync",
+                "Arguments": {
+                    "ProjectName": pipeline.stack.ref("TrainingImageBuild"),
+                    "SourceVersion": earlier,
+                    "EnvironmentVariablesOverride": [
+                        {"Name": "IMAGE_TAG", "Type": "PLAINTEXT", "Value": earlier},
+                        {"Name": "IMAGE_TREE", "Type": "PLAINTEXT", "Value": image_tree},
+                    ],
+                },
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="build-image-of-head", definition=json.dumps(definition), roleArn=pipeline_machine["roleArn"]
+    )["stateMachineArn"]
+    try:
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        ended_in_time = poll_until(
+            lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=300
+        )
+        assert ended_in_time, "the image build did not end within 300 s"
+        ended = sfn.describe_execution(executionArn=execution)
+        assert ended["status"] == "SUCCEEDED", f"the image build failed: {ended.get('error')}: {ended.get('cause')}"
+    finally:
+        sfn.delete_state_machine(stateMachineArn=machine)
+    (image,) = pipeline.emulator.client("ecr").batch_get_image(
+        repositoryName=pipeline.stack.ref("TrainingImageRepository"),
+        imageIds=[{"imageTag": f"tree-{image_tree}"}],
+    )["images"]
+    return BuiltImage(image["imageManifest"], image["imageManifestMediaType"], (f"tree-{image_tree}", earlier))
+
+
 def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
     """Let executions a test started finish before the next test resets the emulator under them."""
     sfn = emulator.client("stepfunctions")

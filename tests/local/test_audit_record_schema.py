@@ -90,6 +90,7 @@ REJECTED_CHANGES = {
 }
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_the_schema_rejects_what_a_record_must_not_be(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:
@@ -114,6 +115,7 @@ SCHEMA_2_ONLY = (
 )
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_a_record_written_before_schema_2_is_still_valid(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:

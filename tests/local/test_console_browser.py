@@ -31,7 +31,7 @@ from sagepipe.local.git import git
 from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import run_through_events, wait_for_quiet
+from tests.local.conftest import BuiltImage, put_image_of_head, run_through_events, wait_for_quiet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -66,7 +66,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, BuiltImage]
+) -> Iterator[Stack]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip("/usr/bin/chromium is missing: `make browser-deps` installs Debian's chromium package")
     work = tmp_path_factory.mktemp("console")
@@ -74,6 +76,7 @@ def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Itera
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
     emulator.reset()
     pipeline = LocalPipeline(emulator, provision(emulator, repository=repository), repository, runs_dir=work / "runs")
+    put_image_of_head(pipeline, built_images)  # the console is the subject, not the build
     from sagepipe.local.sample_data import write_breast_cancer_csv
 
     data = write_breast_cancer_csv(work / "breast-cancer.csv")

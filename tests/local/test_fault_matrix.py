@@ -53,7 +53,7 @@ from sagepipe.local.stepfunctions import faults
 from sagepipe.local.stepfunctions.faults import Fault, InjectedCall
 from sagepipe.template import PROJECT_ROOT
 from tests.local import fault_matrix_report
-from tests.local.conftest import wait_for_quiet
+from tests.local.conftest import BuiltImage, put_image_of_head, wait_for_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -295,9 +295,10 @@ class Stacks:
     builds each when first needed and reprovisions when the next scenario needs another (the scenarios are ordered
     to do that rarely)."""
 
-    def __init__(self, emulator: Emulator, work: Path) -> None:
+    def __init__(self, emulator: Emulator, work: Path, built_images: dict[str, BuiltImage]) -> None:
         self.emulator = emulator
         self.work = work
+        self.built_images = built_images
         self.current: MatrixStack | None = None
         self.data = write_breast_cancer_csv(work / "breast-cancer.csv")
         self._variants = 0
@@ -340,6 +341,9 @@ class Stacks:
         matrix_stack = MatrixStack(kind, pipeline, repository, self.data, queue_url)
         head = git(repository, "rev-parse", "HEAD")
         if kind in {"seeded", "marker", "rejecting"}:
+            # The seed run trains on HEAD's image, built once per session: only the code-only stack's scenarios
+            # (the build's own faults among them) build.
+            put_image_of_head(pipeline, self.built_images)
             marker = pipeline.execution_marker()
             pipeline.push_commit(head)
             if kind in {"seeded", "rejecting"}:
@@ -643,8 +647,10 @@ def expected(scenario: Scenario) -> Expected:
 
 
 @pytest.fixture(scope="module")
-def stacks(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
-    provided = Stacks(emulator, tmp_path_factory.mktemp("fault-matrix"))
+def stacks(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, BuiltImage]
+) -> Iterator[Stacks]:
+    provided = Stacks(emulator, tmp_path_factory.mktemp("fault-matrix"), built_images)
     yield provided
     faults.controls().faults.clear()
     faults.controls().clock.reset()

@@ -16,6 +16,7 @@ from tests.local.conftest import TrainingRepository, create_training_job_request
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_an_instance_type_without_local_storage_gets_the_pipeline_key_on_its_volume(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:
@@ -29,6 +30,7 @@ def test_an_instance_type_without_local_storage_gets_the_pipeline_key_on_its_vol
     assert resource_config["VolumeKmsKeyId"] == pipeline.stack.attribute("PipelineKey", "Arn")
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 @pytest.mark.parametrize("stack_parameters", [{"TrainingInstanceType": "ml.g5.xlarge"}])
 def test_an_instance_type_with_local_storage_trains_without_a_volume_key(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path

@@ -63,6 +63,7 @@ def _assert_trained_on_the_copy_in_parts(
     assert encryption == {"algorithm": "aws:kms", "key": pipeline.stack.attribute("PipelineKey", "Arn")}
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_an_upload_s3_reports_over_5_gib_is_staged_in_parts_and_trains(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path, lowered_copy_limit: int
 ) -> None:
@@ -105,6 +106,7 @@ def test_an_upload_s3_reports_over_5_gib_is_staged_in_parts_and_trains(
     assert run.record["data_size_bytes"] == OVER_5_GIB
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_a_manual_run_names_no_size_so_its_version_is_staged_in_parts(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path, lowered_copy_limit: int
 ) -> None:
@@ -133,6 +135,7 @@ def test_a_manual_run_names_no_size_so_its_version_is_staged_in_parts(
     assert "data_size_bytes" not in run.record
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_the_one_request_copy_fails_as_on_aws_for_a_source_over_the_limit(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path, lowered_copy_limit: int
 ) -> None:

@@ -34,6 +34,7 @@ def _halves(training_data: Path) -> tuple[bytes, bytes]:
     return first.encode(), second.encode()
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_only_the_marker_starts_a_run_on_every_part_as_of_the_marker(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:

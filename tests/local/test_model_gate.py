@@ -36,7 +36,14 @@ from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.manual import DataVersion, Rerun, manual_run_entry
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import Notifications, assert_valid_record, run_through_events, wait_for_quiet
+from tests.local.conftest import (
+    BuiltImage,
+    Notifications,
+    assert_valid_record,
+    put_image_of_head,
+    run_through_events,
+    wait_for_quiet,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -163,7 +170,9 @@ def _attributes(message: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def story(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+def story(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, BuiltImage]
+) -> Iterator[Story]:
     work = tmp_path_factory.mktemp("model-gate")
     repository = work / "training-code"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
@@ -172,6 +181,7 @@ def story(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Itera
     pipeline = LocalPipeline(
         emulator, provision(emulator, parameters=parameters, repository=repository), repository, runs_dir=work / "runs"
     )
+    put_image_of_head(pipeline, built_images)  # the gate is the subject, not the build
     sqs = emulator.client("sqs")
     url = sqs.create_queue(QueueName="model-alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -421,7 +431,7 @@ def test_a_version_that_does_not_exist_is_one_line_and_exit_code_2(story: Story)
 
 
 def test_a_threshold_on_a_metric_the_run_lacks_fails_the_gate_with_that_reason(
-    emulator: Emulator, story: Story, tmp_path: Path
+    emulator: Emulator, story: Story, tmp_path: Path, built_images: dict[str, BuiltImage]
 ) -> None:
     """Given a stack whose threshold names validation:precision, which train.py does not report, then the run is
     REJECTED, not registered, and its reason says the run has no such metric and which metrics it has."""
@@ -434,6 +444,7 @@ def test_a_threshold_on_a_metric_the_run_lacks_fails_the_gate_with_that_reason(
         story.repository,
         runs_dir=tmp_path / "runs",
     )
+    put_image_of_head(pipeline, built_images)
     data = write_breast_cancer_csv(tmp_path / "breast-cancer.csv")
 
     _, run = run_through_events(pipeline, commit=git(story.repository, "rev-parse", "HEAD"), data=data)

@@ -77,6 +77,7 @@ def test_a_success_notification_names_the_commit_data_image_metrics_model_and_li
     assert on_call.received(expected=1, timeout=1.0) == [], "a failures-only subscriber got a success"
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_a_failure_notification_names_the_stage_error_reason_cause_and_links(
     pipeline: LocalPipeline,
     repository: TrainingRepository,

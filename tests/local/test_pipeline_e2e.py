@@ -134,6 +134,7 @@ def test_a_docs_only_commit_reuses_the_image_with_no_build_and_tags_it_with_the_
     assert set(image["imageTags"]) == {f"tree-{first.record['commit_image_tree']}", repository.head_of(1), docs}
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_identical_bytes_uploaded_again_end_cached_and_force_trains_anyway(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:

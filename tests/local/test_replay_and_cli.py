@@ -94,6 +94,7 @@ def test_replaying_the_github_push_sample_runs_the_pipeline_through_the_webhook_
     assert run.record["image_built"] is True
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_replaying_the_s3_sample_creates_its_object_quietly_and_runs_on_it(pipeline: LocalPipeline) -> None:
     """Given events/s3-object-created.json (key URL-encoded, in another account's bucket), when it is replayed, then
     the object is created in the local data bucket with notifications paused, so only the replayed event starts a

@@ -72,6 +72,7 @@ def _uninterrupted_model_file(data: Path, hyperparameters: dict[str, str], work:
     return (work / "model" / "model.joblib").read_bytes()
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 @pytest.mark.parametrize("stack_parameters", [SPOT_STACK])
 def test_an_interrupted_spot_job_resumes_from_its_checkpoint_and_trains_the_uninterrupted_model(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path, tmp_path: Path
@@ -131,6 +132,7 @@ def test_an_interrupted_spot_job_resumes_from_its_checkpoint_and_trains_the_unin
     assert record["spot"]["savings_percent"] == round((1 - billable / training) * 100, 1)
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_without_spot_no_spot_settings_are_sent_and_no_interruption_applies(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:

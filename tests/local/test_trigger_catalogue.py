@@ -40,7 +40,7 @@ from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.s3.events import encode_key
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import wait_for_quiet
+from tests.local.conftest import BuiltImage, put_image_of_head, wait_for_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -763,8 +763,10 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def catalogue(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
-    """The stack, provisioned once for the catalogue, with HEAD built and trained on the sample data."""
+def catalogue(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, BuiltImage]
+) -> Iterator[Catalogue]:
+    """The stack, provisioned once for the catalogue, with HEAD's image in ECR and trained on the sample data."""
     work = tmp_path_factory.mktemp("catalogue")
     repository = work / "training-code"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
@@ -772,6 +774,7 @@ def catalogue(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> I
     emulator.reset()
     stack = provision(emulator, repository=repository)
     pipeline = LocalPipeline(emulator, stack, repository, runs_dir=work / "runs")
+    put_image_of_head(pipeline, built_images)
     marker = pipeline.execution_marker()
     pipeline.push_commit(git(repository, "rev-parse", "HEAD"))
     key, version = pipeline.upload_data(data, f"{pipeline.data_prefix}seed.csv")

@@ -84,6 +84,7 @@ def test_a_storm_of_1000_deliveries_of_one_data_version_trains_once(
     _assert_duplicates_end_quickly(pipeline, [arn for arn in arns if arn != owner["execution_arn"]])
 
 
+@pytest.mark.usefixtures("image_of_head")  # the build is not the subject
 def test_a_storm_of_1000_deliveries_of_bytes_trained_on_before_ends_one_cached_run(
     pipeline: LocalPipeline, repository: TrainingRepository, training_data: Path
 ) -> None:
