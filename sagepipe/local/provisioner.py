@@ -20,6 +20,7 @@ import secrets
 import string
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -199,6 +200,9 @@ class _Provisioner:
             self._clients[service] = self.emulator.client(service)
         return self._clients[service]
 
+    def identifiers_seeded(self, label: str) -> AbstractContextManager[None]:
+        return self.emulator.identifiers_seeded(f"{self.stack_name}/{label}")
+
     def name(self, logical_id: str, *, lowercase: bool = False, limit: int = 64) -> str:
         return physical_name(self.stack_name, logical_id, lowercase=lowercase, limit=limit)
 
@@ -249,7 +253,15 @@ def _iam_role(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedRe
 
 def _kms_key(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
     kms = p.client("kms")
-    key = kms.create_key(Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"]))["KeyMetadata"]
+    # The key's ARN is in the state machine's definition (PipelineKeyArn), and moto parses a definition it has not
+    # seen for about a second (stepfunctions.program_cache). A key id that is the same each time this stack is
+    # provisioned into a reset emulator keeps that definition the same, so it is parsed once. The number of keys
+    # in the account is part of the seed: a key created next to existing ones never gets an id already taken.
+    existing = len(kms.list_keys(Limit=1000)["Keys"])
+    with p.identifiers_seeded(f"{logical_id}/{existing}"):
+        key = kms.create_key(Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"]))[
+            "KeyMetadata"
+        ]
     if props.get("EnableKeyRotation"):
         kms.enable_key_rotation(KeyId=key["KeyId"])
     return ProvisionedResource(logical_id, "AWS::KMS::Key", key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})

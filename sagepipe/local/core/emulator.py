@@ -7,8 +7,10 @@ thread of this process, so the adapters (which patch moto's classes) apply to it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -131,6 +133,19 @@ class Emulator:
     def client_environment(self) -> dict[str, str]:
         """Environment variables that point boto3 and the AWS CLI at the emulator."""
         return client_environment(self.endpoint)
+
+    @contextmanager
+    def identifiers_seeded(self, label: str) -> Iterator[None]:
+        """moto's "random" identifiers drawn in the block (a KMS key id, say) come from a seed derived from `label`,
+        so the same label in a reset emulator gives the same identifiers; afterwards moto draws from fresh
+        randomness again. Seeding is moto's documented way to get deterministic identifiers (moto's docs,
+        Recorder, "Deterministic Identifiers": POST /moto-api/seed?a=<int> in server mode)."""
+        seed = int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "big")
+        requests.post(f"{self.endpoint}/moto-api/seed", params={"a": seed}, timeout=10)
+        try:
+            yield
+        finally:
+            requests.post(f"{self.endpoint}/moto-api/seed", params={"a": secrets.randbits(64)}, timeout=10)
 
     def reset(self) -> None:
         """Forget every resource (moto's reset) and every service's state (job registries, caches, armed faults,

@@ -9,6 +9,7 @@ provisioner.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,10 @@ class Stack(Protocol):
     def sam_template(self) -> dict[str, Any]: ...
 
     def client(self, service: str) -> Any: ...
+
+    def identifiers_seeded(self, label: str) -> AbstractContextManager[None]:
+        """moto's random identifiers drawn in the block are the same for the same label in a reset emulator."""
+        ...
 
     def name(self, logical_id: str, *, lowercase: bool = False, limit: int = 64) -> str:
         """CloudFormation's physical name for a resource that names none."""

@@ -9,7 +9,8 @@ The gap
 
 What this adapter does
     Parses each definition once, keeps it pickled in the runtime context's memo (a parse depends on the text
-    only, so it outlives `Emulator.reset()`: a test that provisions the stack again does not parse again), and
+    only, so it outlives `Emulator.reset()`: a test that provisions the stack again does not parse again, as the
+    provisioner gives the pipeline key, whose ARN the definition holds, the same id in a reset emulator), and
     hands every execution its own unpickled copy (a few ms, against 30 ms or more for copy.deepcopy), so
     executions share no evaluation components, exactly as if each had parsed its own. A program that cannot be
     pickled is deep-copied instead. Validation uses the same parse; a definition the parser refuses is handed to
