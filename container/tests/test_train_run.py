@@ -275,9 +275,9 @@ def test_two_trainings_in_fresh_processes_write_byte_identical_model_files(train
     directory, by path (docs/audit-record.md). So every file must be the same bytes, also across processes
     whose string hashing and thread count differ.
     """
-    outputs = []
+    # Given two fresh processes, each with its own hash seed and thread count, and its own model directory
+    trainings = []
     for attempt, (hash_seed, threads) in enumerate((("1", "1"), ("2", "2"))):
-        # Given a fresh process with its own hash seed and thread count, and its own model directory
         model_dir = tmp_path / f"model-{attempt}"
         environment = dict(
             os.environ,
@@ -287,17 +287,20 @@ def test_two_trainings_in_fresh_processes_write_byte_identical_model_files(train
             # Each job starts with an empty checkpoint directory, as a new training job does.
             SAGEMAKER_BASE_DIR=str(tmp_path / f"opt-ml-{attempt}"),
         )
-        # When the script trains
-        result = subprocess.run(
+        # When the script trains in each (at once: neither depends on the other, and a build has two vCPUs)
+        process = subprocess.Popen(
             [sys.executable, str(TRAIN_SCRIPT), *FAST],
             cwd=tmp_path,
             env=environment,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
-            check=False,
         )
-        assert result.returncode == 0, result.stderr
+        trainings.append((process, model_dir))
+    outputs = []
+    for process, model_dir in trainings:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
         outputs.append(model_files(model_dir))
 
     # Then both model directories hold the same files, byte for byte
