@@ -14,7 +14,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from sagepipe.local.core.in_process import InProcessTransport
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class RuntimeContext:
     client_factory: Callable[[str], Any]
     repository: Path | None = None
     """The git repository local builds check out."""
+    transport: InProcessTransport | None = None
+    """How clients in this process reach the emulator's server application without a socket (None: over HTTP)."""
     started_executions: list[StartedExecution] = field(default_factory=list)
     job_logs: dict[str, Path] = field(default_factory=dict)
     """Log file of each local build (by build id) and training job (by job name)."""

@@ -23,6 +23,7 @@ import requests
 from botocore.config import Config
 
 from sagepipe.local.core import context
+from sagepipe.local.core.in_process import InProcessTransport, served_application
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -84,7 +85,13 @@ class Emulator:
             # The Step Functions engine builds its boto3 clients for http://localhost:$MOTO_PORT.
             os.environ["MOTO_PORT"] = str(self.port)
             context.set_current(
-                context.RuntimeContext(state_dir=self.state_dir, endpoint=self.endpoint, client_factory=self.client)
+                context.RuntimeContext(
+                    state_dir=self.state_dir,
+                    endpoint=self.endpoint,
+                    client_factory=self.client,
+                    # The application the server thread runs, for the clients of this process (in_process.py).
+                    transport=InProcessTransport(self.endpoint, served_application(server)),
+                )
             )
             if self.install is not None:
                 self.install()

@@ -12,12 +12,15 @@ What this adapter does
     `<state dir>/logs/lambda/<function>.log` with START/END/REPORT lines, like its CloudWatch log group.
     An exception becomes an Unhandled function error with AWS's payload (errorMessage, errorType,
     stackTrace), which the workflow sees under the exception's name; a handler that runs past the
-    function's Timeout returns `Sandbox.Timedout`.
+    function's Timeout returns `Sandbox.Timedout`. While a handler runs, boto3's default session is the
+    functions' own (as each Lambda execution environment has its own), whose clients reach the emulator's server
+    application in process, without a socket (sagepipe/local/core/in_process.py).
 
 How it differs from AWS
-    One process, one invocation at a time (os.environ and sys.stdout are process-wide), no memory limit, and
-    a timed-out handler's thread is abandoned rather than killed. Module state persists between invocations
-    like a warm execution environment; `warm()` is the cold start, done once when the stack is provisioned.
+    One process, one invocation at a time (os.environ, sys.stdout and boto3's default session are process-wide),
+    no memory limit, and a timed-out handler's thread is abandoned rather than killed. Module state persists
+    between invocations like a warm execution environment; `warm()` is the cold start, done once when the stack
+    is provisioned.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO, cast
+
+import boto3
 
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import REGION, temporary_environment
@@ -54,7 +60,8 @@ MOTO_INTERNALS: Final = (
 )
 
 _INVOCATION_LOCK = threading.Lock()
-"""Not state but a guard: a handler runs with os.environ and sys.stdout set for it, and both are process-wide."""
+"""Not state but a guard: a handler runs with os.environ, sys.stdout and boto3's default session set for it, and
+all three are process-wide."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,9 @@ class LocalFunctions:
 
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     log: _FunctionLog = field(default_factory=_FunctionLog)
+    session: boto3.Session | None = None
+    """boto3's default session while a handler runs (made on first use): its clients' requests for the emulator
+    reach the server's application in process."""
 
     def function(self, name_or_arn: str) -> FunctionSpec | None:
         name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
@@ -152,6 +162,23 @@ def function_log(spec: FunctionSpec) -> _FunctionLog:
     stream = local_functions(runtime).log
     stream.point_at(runtime.logs_dir / "lambda" / f"{spec.name}.log")
     return stream
+
+
+@contextmanager
+def _functions_session(runtime: context.RuntimeContext) -> Iterator[None]:
+    """boto3's default session is the functions' own for the block (callers hold _INVOCATION_LOCK): the clients a
+    handler makes with `boto3.client(...)` send their requests for the emulator through the in-process transport."""
+    functions = local_functions(runtime)
+    if functions.session is None:
+        functions.session = boto3.Session()
+        if runtime.transport is not None:
+            runtime.transport.register(functions.session.events)
+    previous = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = functions.session
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = previous
 
 
 def _runtime_environment(spec: FunctionSpec, request_id: str) -> dict[str, str]:
@@ -218,7 +245,11 @@ def warm(spec: FunctionSpec) -> None:
     """The cold start of a (re)deployed function: import its handler fresh, under its environment."""
     _forget_modules(spec.code_dir)
     _forget_logging(spec)
-    with _INVOCATION_LOCK, temporary_environment(_runtime_environment(spec, "init")):
+    with (
+        _INVOCATION_LOCK,
+        temporary_environment(_runtime_environment(spec, "init")),
+        _functions_session(context.current()),
+    ):
         stream = function_log(spec)
         previous = _swap_streams(stream)
         try:
@@ -257,7 +288,11 @@ def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None
         except BaseException as error:  # the runtime reports every exception as a function error
             outcome["error"] = error
 
-    with _INVOCATION_LOCK, temporary_environment(_runtime_environment(spec, request_id)):
+    with (
+        _INVOCATION_LOCK,
+        temporary_environment(_runtime_environment(spec, request_id)),
+        _functions_session(context.current()),
+    ):
         stream = function_log(spec)
         previous = _swap_streams(stream)
         started = time.monotonic()

@@ -10,7 +10,8 @@ What this adapter does
     (Lambda, DynamoDB, SNS and the aws-sdk integration) and keeps the client moto builds in the runtime context
     (so a reset or a new emulator, on another port, starts without them), one per region, service and state
     role (moto's clients ignore the role, but keeping them apart costs nothing). boto3 clients are
-    thread-safe, and moto builds them with retries off, so sharing one changes no behaviour.
+    thread-safe, and moto builds them with retries off, so sharing one changes no behaviour. Each client's
+    requests reach the emulator's server application in process, without a socket (sagepipe/local/core/in_process.py).
 
 How it differs from AWS
     It does not: this is only about the emulator's speed.
@@ -68,7 +69,11 @@ def boto_client_for(region: str, service: str, state_credentials: Any = None) ->
     with shared.lock:
         client = shared.clients.get(key)
         if client is None:
-            client = shared.clients[key] = build(region, service, state_credentials)
+            client = build(region, service, state_credentials)
+            if runtime.transport is not None:
+                # No socket to the emulator's own server: its application answers in this thread (in_process.py).
+                runtime.transport.attach(client)
+            shared.clients[key] = client
     return client
 
 
