@@ -30,6 +30,7 @@ from moto.s3.notifications import S3NotificationEvent
 from sagepipe.cloudformation import IntrinsicError, Resolver
 from sagepipe.local.core import context
 from sagepipe.local.core.context import RuntimeContext
+from sagepipe.local.core.in_process import InProcessTransport
 from sagepipe.local.core.provisioning import ProvisionError
 from sagepipe.local.eventbridge import targets as eventbridge_targets
 from sagepipe.local.images import (
@@ -836,6 +837,12 @@ def function(tmp_path: Path) -> Iterator[FunctionSpec]:
 
             def environment(event, context):
                 return {name: os.environ.get(name) for name in event["names"]}
+
+
+            def tables(event, context):
+                import boto3
+
+                return boto3.client("dynamodb").list_tables()["TableNames"]
             """
         ),
         encoding="utf-8",
@@ -894,6 +901,31 @@ def test_a_result_that_is_not_json_is_a_marshal_error(runtime: RuntimeContext, f
     body = json.loads(payload)
     assert body["errorType"] == "Runtime.MarshalError"
     assert body["errorMessage"].startswith("Unable to marshal response:")
+
+
+def test_a_handler_s_clients_reach_the_emulator_s_application_in_process(
+    runtime: RuntimeContext, function: FunctionSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a runtime whose transport serves its endpoint with a WSGI application (as the emulator's does), when a
+    handler makes a client with `boto3.client(...)` and calls DynamoDB, then the application answers the signed
+    request (no socket: nothing listens on the endpoint's port), and boto3's default session is the one it was
+    before the invocation."""
+    seen: list[dict[str, Any]] = []
+
+    def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ)
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
+        return [json.dumps({"TableNames": ["answered-in-process"]}).encode()]
+
+    monkeypatch.setattr(runtime, "transport", InProcessTransport(runtime.endpoint, application))
+    before = boto3.DEFAULT_SESSION
+    payload, error = lambda_runtime.invoke_function(_with_handler(function, "tables"), {})
+    assert (error, json.loads(payload)) == (None, ["answered-in-process"]), payload
+    (request,) = seen
+    assert request["HTTP_HOST"] == "localhost:1"
+    assert request["HTTP_X_AMZ_TARGET"] == "DynamoDB_20120810.ListTables"
+    assert "Credential=sagepipe-local/" in request["HTTP_AUTHORIZATION"]
+    assert boto3.DEFAULT_SESSION is before
 
 
 def test_the_handler_sees_its_environment_only_while_it_runs(runtime: RuntimeContext, function: FunctionSpec) -> None:
