@@ -8,8 +8,9 @@ The gap
     CPU (README, "Trigger storm").
 
 What this transport does
-    A botocore `before-send` handler (the hook botocore offers for returning a response instead of sending the
-    request, the one moto's own `mock_aws` uses: moto/core/botocore_stubber.py) hands the prepared, signed
+    A botocore `before-send` handler (botocore's Endpoint._do_get_response emits `before-send` with the prepared
+    request and sends nothing when a handler returns a response; moto's own `mock_aws` answers through it:
+    moto/core/botocore_stubber.py) hands the prepared, signed
     request to the same WSGI application the emulator's server runs, in the calling thread, and returns its answer
     as botocore's AWSResponse. Routing, responses, errors and moto-api's reset are the server's own; only the
     socket, the HTTP parsing and the server thread are skipped. The WSGI environment is built as werkzeug's

@@ -13,8 +13,9 @@ What this adapter does
     An exception becomes an Unhandled function error with AWS's payload (errorMessage, errorType,
     stackTrace), which the workflow sees under the exception's name; a handler that runs past the
     function's Timeout returns `Sandbox.Timedout`. While a handler runs, boto3's default session is the
-    functions' own (as each Lambda execution environment has its own), whose clients reach the emulator's server
-    application in process, without a socket (sagepipe/local/core/in_process.py).
+    functions' own, not the emulator's (on AWS the function's runtime is a process of its own execution
+    environment: Lambda developer guide, "Understand the Lambda execution environment lifecycle"), and its clients
+    reach the emulator's server application in process, without a socket (sagepipe/local/core/in_process.py).
 
 How it differs from AWS
     One process, one invocation at a time (os.environ, sys.stdout and boto3's default session are process-wide),
