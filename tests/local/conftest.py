@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from common.image_tree import IMAGE_INPUTS, TREE_TAG_PREFIX
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import Emulator
-from sagepipe.local.git import git
+from sagepipe.local.git import git, image_tree
 from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
@@ -115,19 +116,10 @@ def put_image_of_head(pipeline: LocalPipeline, built_images: dict[str, BuiltImag
     digest, so training runs the files that build kept. Tests about the build, its reuse and its record do not use
     it.
     """
-    repository = pipeline.repository
-    image_tree = subprocess.run(
-        ["git", "mktree"],
-        input=git(repository, "ls-tree", "HEAD", "--", "buildspec.yml", "container") + "\n",
-        cwd=repository,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    built = built_images.get(image_tree)
+    head_tree = image_tree(pipeline.repository, "HEAD", IMAGE_INPUTS)
+    built = built_images.get(head_tree)
     if built is None:
-        built = built_images[image_tree] = _build_image(pipeline, image_tree)
+        built = built_images[head_tree] = _build_image(pipeline, head_tree)
         return built
     ecr = pipeline.emulator.client("ecr")
     for tag in built.tags:
@@ -140,7 +132,7 @@ def put_image_of_head(pipeline: LocalPipeline, built_images: dict[str, BuiltImag
     return built
 
 
-def _build_image(pipeline: LocalPipeline, image_tree: str) -> BuiltImage:
+def _build_image(pipeline: LocalPipeline, head_tree: str) -> BuiltImage:
     """Run the stack's image build for a new commit with HEAD's tree, through a one-state machine whose Task is the
     pipeline's own `codebuild:startBuild.sync`, and return what it pushed."""
     earlier = git(
@@ -161,7 +153,7 @@ def _build_image(pipeline: LocalPipeline, image_tree: str) -> BuiltImage:
                     "SourceVersion": earlier,
                     "EnvironmentVariablesOverride": [
                         {"Name": "IMAGE_TAG", "Type": "PLAINTEXT", "Value": earlier},
-                        {"Name": "IMAGE_TREE", "Type": "PLAINTEXT", "Value": image_tree},
+                        {"Name": "IMAGE_TREE", "Type": "PLAINTEXT", "Value": head_tree},
                     ],
                 },
                 "End": True,
@@ -181,11 +173,11 @@ def _build_image(pipeline: LocalPipeline, image_tree: str) -> BuiltImage:
         assert ended["status"] == "SUCCEEDED", f"the image build failed: {ended.get('error')}: {ended.get('cause')}"
     finally:
         sfn.delete_state_machine(stateMachineArn=machine)
+    tree_tag = f"{TREE_TAG_PREFIX}{head_tree}"
     (image,) = pipeline.emulator.client("ecr").batch_get_image(
-        repositoryName=pipeline.stack.ref("TrainingImageRepository"),
-        imageIds=[{"imageTag": f"tree-{image_tree}"}],
+        repositoryName=pipeline.stack.ref("TrainingImageRepository"), imageIds=[{"imageTag": tree_tag}]
     )["images"]
-    return BuiltImage(image["imageManifest"], image["imageManifestMediaType"], (f"tree-{image_tree}", earlier))
+    return BuiltImage(image["imageManifest"], image["imageManifestMediaType"], (tree_tag, earlier))
 
 
 def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
