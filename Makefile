@@ -105,7 +105,8 @@ checkov: translate $(CHECKOV_VENV)/bin/.installed ## checkov on the SAM and tran
 # spread one group's tests over both workers (tried on 2026-12-01). --no-loadscope-reorder hands the files out in
 # collection order (tests/local's end-to-end files, then the quick tiers, which fill the gaps) instead of xdist's
 # default, most tests first, which left the end-to-end files of one to three long tests (the storm's two take
-# 110-120 s each) for last: simulated from the tests' junit durations, 971 s of pytest becomes 889 s.
+# 110-120 s each) for last: simulated from the tests' junit durations, 971 s of pytest becomes 889 s; measured in
+# fresh-clone .ci/run proofs (2026-12-01), 1,010 s on 4477311 became 848 s on 3d5e1e4.
 PYTEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Python writes its bytecode caches (__pycache__, gitignored; pytest's rewritten test modules among them) even where
