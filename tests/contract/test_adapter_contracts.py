@@ -1115,6 +1115,38 @@ def test_moto_validates_a_definition_by_parsing_it_and_the_cache_refuses_what_mo
     assert str(cached_refusal.value) == str(moto_refusal.value)
 
 
+# ----------------------------------------------------------------------------------------------- execution_slots
+
+
+def test_moto_gives_every_execution_a_thread_of_its_own_and_does_all_its_work_there() -> None:
+    """The gap execution_slots closes, and the steps it splits: moto's ExecutionWorker.start starts a thread per
+    execution, whose _execution_logic gets the program and the environment, records ExecutionStarted, evaluates
+    the program and reports the end. execution_slots does the environment and ExecutionStarted at once and the
+    rest on a slot; if moto's steps change, its split must change with them."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    start = inspect.getsource(original_attribute(ExecutionWorker, "start"))
+    assert "Thread(target=self._execution_logic" in start, (
+        f"moto's ExecutionWorker.start no longer runs _execution_logic on a thread of its own:\n{start}\n"
+        "re-check whether sagepipe.local.stepfunctions.execution_slots is still needed"
+    )
+    logic = inspect.getsource(ExecutionWorker._execution_logic)
+    steps = [
+        "self._get_evaluation_entrypoint()",
+        "self._get_evaluation_environment()",
+        "HistoryEventType.ExecutionStarted",
+        "program.eval(self.env)",
+        "self._execution_communication.terminated()",
+    ]
+    positions = [logic.find(step) for step in steps]
+    missing = [step for step, position in zip(steps, positions, strict=True) if position < 0]
+    assert not missing, (
+        f"moto's _execution_logic no longer has the steps {missing}; "
+        "re-check execution_slots._start and _started_event, which do them in two halves"
+    )
+    assert positions == sorted(positions), f"moto's _execution_logic does its steps in another order:\n{logic}"
+
+
 # ----------------------------------------------------------------------------------------------- dynamodb_atomic
 
 

@@ -8,12 +8,14 @@ Locally
     moto's engine (its port of LocalStack's interpreter) runs the same definition file. The modules here
     patch it: jsonata (the evaluator moto ships stubbed out), aws_sdk (AWS's casing and error names),
     service_errors and task_timeouts (the names optimised integrations fail with), program_cache and
-    task_clients (speed), service_tasks (routes the integrations other packages run themselves to their
-    task classes), sync_task (what such `.sync` tasks share), provisioning (the state machine from its
-    DefinitionUri). For tests only: faults, fault_injection and local_clock (fail or hang an integration,
-    scale Retry waits).
+    task_clients (speed), execution_slots (executions evaluated a few at a time, so that a storm's
+    deliveries are not slowed by its executions), service_tasks (routes the integrations other packages run
+    themselves to their task classes), sync_task (what such `.sync` tasks share), provisioning (the state
+    machine from its DefinitionUri). For tests only: faults, fault_injection and local_clock (fail or hang an
+    integration, scale Retry waits).
 How it differs
-    No Express workflows; execution history is in memory; JSONata error messages are jsonata-python's.
+    No Express workflows; execution history is in memory; JSONata error messages are jsonata-python's. Under
+    a storm, executions begin their first state later than AWS would begin them (execution_slots).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def install(local_tasks: Mapping[str, TaskFactory]) -> None:
     """Patch moto's engine; `local_tasks` maps the services other packages run locally to their task classes."""
     from sagepipe.local.stepfunctions import (
         aws_sdk,
+        execution_slots,
         fault_injection,
         jsonata,
         local_clock,
@@ -37,7 +40,7 @@ def install(local_tasks: Mapping[str, TaskFactory]) -> None:
         task_timeouts,
     )
 
-    for adapter in (jsonata, program_cache, aws_sdk):
+    for adapter in (jsonata, program_cache, execution_slots, aws_sdk):
         adapter.install()
     service_tasks.install(local_tasks)
     for adapter in (task_clients, task_timeouts, service_errors, local_clock, fault_injection):
