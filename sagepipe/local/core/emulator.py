@@ -56,6 +56,9 @@ class Emulator:
     install: Callable[[], None] | None = None
     _server: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _session: boto3.session.Session | None = field(default=None, init=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -125,6 +128,8 @@ class Emulator:
                     runtime.close()
                 self._server.stop()
                 self._server = None
+            with self._clients_lock:
+                self._clients.clear()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -134,8 +139,24 @@ class Emulator:
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str) -> Any:
-        """A boto3 client for the emulator (fresh per call: clients are cheap, and not shared across threads)."""
-        return endpoint_client(self.endpoint, service)
+        """The emulator's boto3 client for `service`, one per service, shared by every caller in this process.
+
+        Sharing is safe: boto3's low-level clients are thread safe once made (Boto3 guide, "Low-level clients",
+        "Multithreading or multiprocessing with clients"); making them is not, so they are made under a lock from
+        the emulator's own session. Making one costs 10-60 ms, and a test's provisioning and run asked for dozens.
+        Their requests reach the server's application in process (core/in_process.py), as the engine's do.
+        """
+        with self._clients_lock:
+            found = self._clients.get(service)
+            if found is None:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                found = endpoint_client(self.endpoint, service, session=self._session)
+                runtime = context.current_or_none()
+                if runtime is not None and runtime.transport is not None:
+                    runtime.transport.attach(found)
+                self._clients[service] = found
+            return found
 
     def client_environment(self) -> dict[str, str]:
         """Environment variables that point boto3 and the AWS CLI at the emulator."""
@@ -165,9 +186,12 @@ class Emulator:
 CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
-def endpoint_client(endpoint: str, service: str, config: Config = CLIENT_CONFIG) -> Any:
-    """A boto3 client for the emulator at `endpoint`, with its credentials and region."""
-    factory: Any = boto3.client  # a plain str service name has no typed overload
+def endpoint_client(
+    endpoint: str, service: str, config: Config = CLIENT_CONFIG, session: boto3.session.Session | None = None
+) -> Any:
+    """A boto3 client for the emulator at `endpoint`, with its credentials and region (from `session`, or boto3's
+    default session)."""
+    factory: Any = session.client if session is not None else boto3.client  # a str service name has no overload
     return factory(
         service,
         endpoint_url=endpoint,
