@@ -42,6 +42,7 @@ ADAPTER_MODULES: Final = (
     "sagepipe.local.stepfunctions.local_clock",
     "sagepipe.local.stepfunctions.fault_injection",
     "sagepipe.local.dynamodb.atomic",
+    "sagepipe.local.dynamodb.attribute_values",
     "sagepipe.local.s3.bucket_policy",
     "sagepipe.local.s3.copy_limit",
     "sagepipe.local.s3.events",

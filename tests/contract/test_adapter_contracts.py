@@ -55,9 +55,10 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from sagepipe.local import codebuild, sagemaker
 from sagepipe.local.codebuild import adapter as codebuild_sync
 from sagepipe.local.core import context as runtime_context
-from sagepipe.local.core import jsonpath_cache
+from sagepipe.local.core import jsonpath_cache, moto_internals
 from sagepipe.local.core.moto_internals import Internal, original_attribute
 from sagepipe.local.dynamodb import atomic as dynamodb_atomic
+from sagepipe.local.dynamodb import attribute_values as dynamodb_attribute_values
 from sagepipe.local.eventbridge import targets as eventbridge_targets
 from sagepipe.local.lambda_ import runtime as lambda_runtime
 from sagepipe.local.s3 import bucket_policy as s3_bucket_policy
@@ -1145,6 +1146,97 @@ def test_moto_gives_every_execution_a_thread_of_its_own_and_does_all_its_work_th
         "re-check execution_slots._start and _started_event, which do them in two halves"
     )
     assert positions == sorted(positions), f"moto's _execution_logic does its steps in another order:\n{logic}"
+
+
+# -------------------------------------------------------------------------------------- dynamodb_attribute_values
+
+EVERY_KIND_OF_ITEM: dict[str, Any] = {
+    "pk": {"S": "RUN#1"},
+    "sk": {"S": "RECORD"},
+    "count": {"N": "42.5"},
+    "blob": {"B": b"\x00\x01binary"},
+    "names": {"SS": ["a", "b"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "blobs": {"BS": [b"x", b"y"]},
+    "nothing": {"NULL": True},
+    "flag": {"BOOL": False},
+    "nested": {"M": {"list": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"BOOL": True}}}]}, "empty": {"M": {}}}},
+    "empty_list": {"L": []},
+}
+
+
+def _dynamodb_answers(monkeypatch: pytest.MonkeyPatch, structure_serialiser: Any) -> tuple[list[bytes], int]:
+    """The raw bodies moto answers GetItem, Query, Scan and BatchGetItem with, under `structure_serialiser`, and
+    how many member lookups its attribute picker made."""
+    from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", structure_serialiser)
+    lookups = 0
+    moto_get_value = ResponseSerializer.get_value
+
+    def counted_get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        return moto_get_value(self, value, key, shape)
+
+    monkeypatch.setattr(ResponseSerializer, "get_value", counted_get_value)
+    bodies: list[bytes] = []
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.meta.events.register("after-call", lambda http_response, **_: bodies.append(http_response.content))
+        dynamodb.create_table(
+            TableName="runs",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="runs", Item=EVERY_KIND_OF_ITEM)
+        dynamodb.put_item(TableName="runs", Item={"pk": {"S": "RUN#2"}, "sk": {"S": "CLAIM"}})
+        bodies.clear()
+        key = {"pk": EVERY_KIND_OF_ITEM["pk"], "sk": EVERY_KIND_OF_ITEM["sk"]}
+        dynamodb.get_item(TableName="runs", Key=key)
+        dynamodb.query(
+            TableName="runs", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "RUN#1"}}
+        )
+        dynamodb.scan(TableName="runs")
+        dynamodb.batch_get_item(RequestItems={"runs": {"Keys": [key]}})
+        dynamodb.update_item(
+            TableName="runs",
+            Key=key,
+            UpdateExpression="SET flag = :flag",
+            ExpressionAttributeValues={":flag": {"BOOL": True}},
+            ReturnValues="ALL_NEW",
+        )
+    return bodies, lookups
+
+
+def test_dynamodb_items_are_answered_byte_for_byte_as_moto_answers_them_with_far_fewer_lookups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gap dynamodb_attribute_values closes, and its one promise: moto's generic structure path looks every
+    member of every AttributeValue up through its attribute picker; the adapter serialises only the members the
+    value holds, and the answers are the same bytes."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    moto_structure = original_attribute(BaseJSONSerializer, "_serialize_type_structure")
+    # The adapter hands other structures to moto's original, which it finds where install() would have left it.
+    registry_key = (id(BaseJSONSerializer), "_serialize_type_structure")
+    monkeypatch.setitem(moto_internals._ORIGINALS, registry_key, moto_structure)
+    moto_bodies, moto_lookups = _dynamodb_answers(monkeypatch, moto_structure)
+    adapter_bodies, adapter_lookups = _dynamodb_answers(
+        monkeypatch, dynamodb_attribute_values._serialize_type_structure
+    )
+    assert len(moto_bodies) == 5
+    assert adapter_bodies == moto_bodies, (
+        "moto now serialises DynamoDB items differently from dynamodb_attribute_values; re-check the adapter"
+    )
+    assert json.loads(moto_bodies[0])["Item"]["nested"]["M"]["list"]["L"][2] == {"M": {"deep": {"BOOL": True}}}
+    assert adapter_lookups * 5 < moto_lookups, (
+        f"moto's path made {moto_lookups} member lookups, the adapter's {adapter_lookups}: the fast path was not taken"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- dynamodb_atomic
