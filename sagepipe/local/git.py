@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -17,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 GIT_TIMEOUT_SECONDS = 60
+_COPY_ATTEMPTS = 10
+"""Copies of os.environ tried while variables are being removed from it (inherited_environment)."""
 
 
 class GitError(Exception):
@@ -26,14 +29,36 @@ class GitError(Exception):
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment without its GIT_* variables (a hook's GIT_DIR would point git at another
     repository), with no terminal prompt."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
+    env = {name: value for name, value in inherited_environment().items() if not name.startswith("GIT_")}
     env["GIT_TERMINAL_PROMPT"] = "0"
     return env | dict(extra or {})
 
 
+def inherited_environment() -> dict[str, str]:
+    """A copy of this process's environment, for a child given it explicitly: every git here is started with an
+    `env`, never with the inherited one.
+
+    Why: the in-process Lambda runtime sets each function's variables around an invocation
+    (sagepipe.local.core.emulator.temporary_environment) while other threads start processes. A child started
+    with no `env` is exec'd with the C `environ` array while the GIL is released (vfork, posix_spawn), and a
+    setenv() in another thread may move that array under it: the exec then fails with EFAULT ("[Errno 14] Bad
+    address: 'git'", seen in this project's suite; tests/unit/test_environment_race.py reproduces it). A given
+    `env` is copied into an array of the child's own first."""
+    for _ in range(_COPY_ATTEMPTS - 1):
+        # A variable removed between os.environ's listing of its names and the read of its value: copy again.
+        with contextlib.suppress(KeyError):
+            return dict(os.environ)
+    return dict(os.environ)
+
+
 def git(repository: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-C", str(repository), *args], check=True, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS
+        ["git", "-C", str(repository), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=inherited_environment(),
+        timeout=GIT_TIMEOUT_SECONDS,
     ).stdout.strip()
 
 
@@ -41,6 +66,7 @@ def commit_exists(repository: Path, commit: str) -> bool:
     result = subprocess.run(
         ["git", "-C", str(repository), "cat-file", "-e", f"{commit}^{{commit}}"],
         capture_output=True,
+        env=inherited_environment(),
         timeout=GIT_TIMEOUT_SECONDS,
         check=False,
     )
@@ -73,16 +99,35 @@ def snapshot_working_tree(repository: Path) -> str:
     finally:
         index.unlink(missing_ok=True)
     head = git(repository, "rev-parse", "HEAD")
-    return git(repository, "commit-tree", tree, "-p", head, "-m", f"sagepipe local: working tree on top of {head[:12]}")
+    # The identity defaults matter here: a commit needs an author and a committer, and the user may have none.
+    return subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repository),
+            "commit-tree",
+            tree,
+            "-p",
+            head,
+            "-m",
+            f"sagepipe local: working tree on top of {head[:12]}",
+        ],
+        check=True,
+        env=_identity_environment({}),
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT_SECONDS,
+    ).stdout.strip()
 
 
 def _identity_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    inherited = inherited_environment()
     return {
-        **os.environ,
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "sagepipe local"),
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "sagepipe@localhost"),
-        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "sagepipe local"),
-        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "sagepipe@localhost"),
+        **inherited,
+        "GIT_AUTHOR_NAME": inherited.get("GIT_AUTHOR_NAME", "sagepipe local"),
+        "GIT_AUTHOR_EMAIL": inherited.get("GIT_AUTHOR_EMAIL", "sagepipe@localhost"),
+        "GIT_COMMITTER_NAME": inherited.get("GIT_COMMITTER_NAME", "sagepipe local"),
+        "GIT_COMMITTER_EMAIL": inherited.get("GIT_COMMITTER_EMAIL", "sagepipe@localhost"),
         **extra,
     }
 
@@ -177,6 +222,7 @@ def root_entries(repository: Path, commit: str) -> tuple[str, str, list[tuple[st
         ["git", "-C", str(repository), "ls-tree", "-z", commit_id],
         check=True,
         capture_output=True,
+        env=inherited_environment(),
         timeout=GIT_TIMEOUT_SECONDS,
     ).stdout
     entries = []
@@ -198,5 +244,6 @@ def image_tree(repository: Path, commit: str, inputs: Sequence[str] = ("buildspe
         check=True,
         capture_output=True,
         text=True,
+        env=inherited_environment(),
         timeout=GIT_TIMEOUT_SECONDS,
     ).stdout.strip()
