@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -54,6 +55,65 @@ if __name__ == "__main__":
 """
 """A console script that says which modules were already imported when it started, then exits as told."""
 
+PROGRAM_PROBE = """
+import json, os, sys
+FOUND_AT_START = "sqlite3" in sys.modules
+import sqlite3
+import numpy
+if __name__ == "__main__":
+    record = {
+        "found_at_start": FOUND_AT_START,
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "path": sys.path,
+        "executable": sys.executable,
+        "env": dict(os.environ),
+        "draw": float(numpy.random.random()),
+    }
+    with open(os.path.join(os.environ["SM_MODEL_DIR"], "invocation.json"), "w") as handle:
+        json.dump(record, handle)
+"""
+"""A program that records what it sees, and whether what it imports (sqlite3) was imported before it started."""
+
+LAUNCHES = """#!{python}
+import json, os, select, signal, subprocess, sys
+if __name__ == "__main__":
+    script = subprocess.run([sys.executable, "--", "program.py", "x"], capture_output=True, text=True, timeout=60)
+    option = subprocess.run(
+        [sys.executable, "-c", "import sys; print(sys.argv[1:])", "y"], capture_output=True, text=True, timeout=60
+    )
+    ended = {{}}
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        launcher = subprocess.Popen([sys.executable, "--", "program.py", "sleep"], stdout=subprocess.PIPE, text=True)
+        program = json.loads(launcher.stdout.readline())["pid"]
+        watch = os.pidfd_open(program)
+        launcher.send_signal(how)
+        status = launcher.wait(timeout=60)
+        poller = select.poll()
+        poller.register(watch, select.POLLIN)
+        ended[how.name] = {{"launcher": status, "program_ended": bool(poller.poll(60_000))}}
+    print(json.dumps({{
+        "executable": sys.executable,
+        "script": [script.returncode, script.stdout],
+        "option": [option.returncode, option.stdout],
+        "ended": ended,
+    }}))
+"""
+"""An entry point that starts its sys.executable as the toolkit does (a script), with an option, and then stops a
+started script with SIGTERM and with SIGKILL; it reports what it saw."""
+
+LAUNCHED_PROGRAM = """
+import json, os, sys, time
+FOUND_AT_START = "sqlite3" in sys.modules
+import sqlite3
+if __name__ == "__main__":
+    if sys.argv[1:] == ["sleep"]:
+        print(json.dumps({"pid": os.getpid()}), flush=True)
+        time.sleep(60)
+    print(json.dumps([FOUND_AT_START, sys.argv]))
+    sys.exit(4)
+"""
+
 SLEEPER = """#!{python}
 import time
 if __name__ == "__main__":
@@ -73,9 +133,10 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def warm_starts(tmp_path_factory: pytest.TempPathFactory, channel: Path) -> Iterator[WarmStarts]:
     """Warm starts whose server for the pipeline image's jobs is ready (a job that finds none ready starts cold)."""
     root = tmp_path_factory.mktemp("prepare")
-    request = make_request(root, code_dir_with(root, {}), "train.py", channel)
+    request = make_request(root, code_dir_with(root, {"probe.py": PROGRAM_PROBE}), "probe.py", channel)
     starts = WarmStarts()
-    assert starts.prepare(request.entry_point, container_environment(request, root)), "the server did not start"
+    program = request.code_dir / "probe.py"
+    assert starts.prepare(request.entry_point, container_environment(request, root), program), "no server started"
     yield starts
     starts.close()
 
@@ -133,6 +194,44 @@ def test_a_warm_job_runs_the_program_as_a_cold_job_does(tmp_path: Path, warm_sta
     assert seen[1]["env"]["SM_MODEL_DIR"] == "<job root>/job/opt/ml/model"
 
 
+def test_a_warm_job_s_program_starts_warm_and_sees_what_a_cold_one_sees(
+    tmp_path: Path, warm_starts: WarmStarts, channel: Path
+) -> None:
+    """Given a program that records its argv, working directory, sys.path, sys.executable and environment, when the
+    same job runs cold and warm, then the warm program found its imports done already (it was forked from the
+    server the toolkit was), and saw everything else as the cold one did, paths of each job's own aside."""
+    cold, warm = run_both_ways(tmp_path, warm_starts, {"probe.py": PROGRAM_PROBE}, "probe.py", channel)
+
+    seen = []
+    for result, way in ((cold, "cold"), (warm, "warm")):
+        assert (result.status, result.exit_code) == ("Completed", 0), result.failure_reason
+        assert result.model_archive is not None
+        text = archive_file(result.model_archive, "invocation.json").decode()
+        seen.append(json.loads(text.replace(str(tmp_path / way), "<job root>")))
+    assert [record.pop("found_at_start") for record in seen] == [False, True]
+    assert seen[0].pop("draw") != seen[1].pop("draw")
+    assert seen[0] == seen[1]
+    assert seen[1]["path"][0] == "<job root>/job/opt/ml/code"
+
+
+def test_warm_programs_draw_different_random_numbers(tmp_path: Path, warm_starts: WarmStarts, channel: Path) -> None:
+    """Given two warm jobs of a program that draws from numpy's global random state without seeding it, then they
+    draw different numbers, as fresh interpreters do: the state their server seeded once is seeded again."""
+    draws = []
+    for job in ("one", "two"):
+        where = tmp_path / job
+        request = make_request(
+            where, code_dir_with(where, {"probe.py": PROGRAM_PROBE}), "probe.py", channel, warm_starts=warm_starts
+        )
+        result = run_training(request)
+        assert result.model_archive is not None, result.failure_reason
+        record = json.loads(archive_file(result.model_archive, "invocation.json"))
+        assert record["found_at_start"], "the program did not start warm"
+        draws.append(record["draw"])
+
+    assert draws[0] != draws[1]
+
+
 def test_a_warm_job_that_fails_is_reported_as_a_cold_one_is(
     tmp_path: Path, warm_starts: WarmStarts, channel: Path
 ) -> None:
@@ -141,7 +240,13 @@ def test_a_warm_job_that_fails_is_reported_as_a_cold_one_is(
     cold, warm = run_both_ways(tmp_path, warm_starts, {"exit3.py": EXIT_3}, "exit3.py", channel)
 
     assert (warm.status, warm.exit_code) == (cold.status, cold.exit_code) == ("Failed", 1)
-    assert warm.failure_reason == cold.failure_reason
+    # The toolkit names the command it ran: the warm program's `python` is its server's launcher.
+    assert cold.failure_reason is not None
+    assert warm.failure_reason is not None
+    assert re.search(r'Command "\S+/bin/python -- exit3.py"$', warm.failure_reason)
+    assert re.sub(r'Command "\S+ --', 'Command "<python> --', warm.failure_reason) == re.sub(
+        r'Command "\S+ --', 'Command "<python> --', cold.failure_reason
+    )
 
 
 def test_a_warm_job_is_stopped_and_its_program_killed(tmp_path: Path, warm_starts: WarmStarts, channel: Path) -> None:
@@ -191,9 +296,9 @@ def test_what_a_warm_job_leaves_running_ends_with_it(tmp_path: Path, warm_starts
 # ---------------------------------------------------------------- the server itself
 
 
-def start(starts: WarmStarts, entry: Path, *args: str, cwd: Path) -> WarmProcess:
+def start(starts: WarmStarts, entry: Path, *args: str, cwd: Path, program: Path | None = None) -> WarmProcess:
     env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
-    assert starts.prepare(entry, env), "the server did not start"
+    assert starts.prepare(entry, env, program), "the server did not start"
     started = starts.start([str(entry), *args], cwd=cwd, env=env)
     assert started is not None, "no warm start for a Python console script"
     return started
@@ -216,6 +321,36 @@ def test_the_entry_point_finds_its_dependencies_imported_but_not_the_toolkit(tmp
     assert status == 3
     report = json.loads(output)
     assert report == {"found": {"botocore": True, "sagemaker_training": False}, "argv": ["3"], "cwd": str(tmp_path)}
+
+
+def test_the_entry_point_s_python_runs_scripts_warm_and_stands_in_for_them(tmp_path: Path) -> None:
+    """Given a warm entry point, whose sys.executable is its server's launcher;
+    When it runs a script with it as the toolkit does (`python -- program.py x`), runs an option (`-c`), and stops
+    a running script with SIGTERM, then with SIGKILL;
+    Then the script ran forked (its imports done already) with its own argv and exit status; the option ran on the
+    real interpreter; SIGTERM reached the script, which ended by it, as the launcher did; and a launcher killed
+    with SIGKILL took its script with it."""
+    entry = console_script(tmp_path, LAUNCHES)
+    (tmp_path / "program.py").write_text(LAUNCHED_PROGRAM, encoding="utf-8")
+    starts = WarmStarts()
+    try:
+        job = start(starts, entry, cwd=tmp_path, program=tmp_path / "program.py")
+        assert job.stdout is not None
+        output = job.stdout.read()
+        status = job.wait(timeout=EXIT_SECONDS)
+    finally:
+        starts.close()
+
+    assert status == 0
+    report = json.loads(output)
+    assert Path(report["executable"]).name == "python"
+    assert Path(report["executable"]).resolve() != Path(sys.executable).resolve()
+    assert report["script"] == [4, json.dumps([True, ["program.py", "x"]]) + "\n"]
+    assert report["option"] == [0, "['y']\n"]
+    assert report["ended"] == {
+        "SIGTERM": {"launcher": -signal.SIGTERM, "program_ended": True},
+        "SIGKILL": {"launcher": -signal.SIGKILL, "program_ended": True},
+    }
 
 
 def test_a_cold_start_of_the_same_script_finds_nothing_imported(tmp_path: Path) -> None:
@@ -271,6 +406,8 @@ def test_a_server_serves_only_jobs_with_its_start_up_environment() -> None:
     assert startup_environment(base) == startup_environment({**base, "SAGEMAKER_BASE_DIR": "/b", "HOME": "/x"})
     assert startup_environment(base) != startup_environment({**base, "PYTHONUNBUFFERED": "1"})
     assert startup_environment(base) != startup_environment({**base, "LANG": "C.UTF-8"})
+    # PYTHONPATH is applied to each job's sys.path when it is forked
+    assert startup_environment(base) == startup_environment({**base, "PYTHONPATH": "/opt/ml/code"})
 
 
 def test_the_toolkit_s_train_names_this_venv_s_interpreter() -> None:

@@ -14,8 +14,10 @@ How it differs
     A process group with this machine's Python (the venv pins the image's packages, the toolkit included), no
     network isolation, no instance; local-only variables (no cluster DNS wait, no instance metadata, no
     installs into the venv); only File mode and S3Prefix channels. After a runtime's first job, the entry
-    point's process is forked from a warm-start server that has imported the toolkit's dependencies
-    (warm_start.py), where a container would start a fresh interpreter: about a second less per job.
+    point's process, and then the program it starts, are forked from a warm-start server that has imported the
+    toolkit's dependencies and the program's (warm_start.py), where a container would start a fresh interpreter
+    for each: about two seconds less per job. The program's `python` is then the server's launcher
+    (warm_python.py), which the toolkit names in an ExecuteUserScriptError's command.
 
 The model registry
     AWS: model package groups hold numbered versions with an approval status; a status change is sent to

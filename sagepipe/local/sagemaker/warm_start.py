@@ -6,12 +6,20 @@ its MPI runner), which is most of what a local job costs beyond its program. On 
 container's start-up, paid on an instance of its own; locally it is paid on the machine that also runs the
 emulator, for every job. Lambda's SnapStart and Python's own forkserver answer the same problem the same way.
 
-What stays exactly as in a fresh start: the job runs the entry point's own script as __main__ (the toolkit's
-console script), in a session of its own, with the job's environment, working directory, argv and standard
-streams, and the toolkit's modules themselves are imported by the job (their import reads SAGEMAKER_BASE_DIR).
-What the interpreter fixes at start-up (PYTHON* variables, the locale) is the server's, so a server serves only
-jobs whose start-up environment equals the one it started with; another one starts for another. When a warm start
-cannot be had (the entry point is not a Python script, the server will not start), the job starts cold, as before.
+The program the toolkit then runs (SAGEMAKER_PROGRAM, started as `<sys.executable> -- <program> <arguments>`) starts
+warm too: the job's sys.executable is the server's launcher (warm_python.py), which has the server fork the program
+from the same interpreter, which has also imported what the program imports at its top level (scikit-learn here:
+about 1.3 s of every job's start). The launcher stands in for the program towards the toolkit: same streams,
+signals passed on, same exit.
+
+What stays exactly as in a fresh start: each process runs its own script as __main__ (the toolkit's console
+script, the program), in a session of its own, with its environment, working directory, argv, sys.path (PYTHONPATH
+applied as the interpreter applies it) and standard streams; numpy's global random state is seeded afresh; the
+toolkit's modules and the program's own are imported by the job (the toolkit's import reads SAGEMAKER_BASE_DIR).
+What the interpreter fixes at start-up (the other PYTHON* variables, the locale) is the server's, so a server
+serves only jobs whose start-up environment equals the one it started with; another one starts for another. When a
+warm start cannot be had (the entry point is not a Python script, the server will not start), the job starts
+cold, as before. tests/unit/test_warm_start.py runs jobs both ways and compares what they see.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import IO, Final
 
 SERVER_SCRIPT: Final = Path(__file__).with_name("warm_start_server.py")
+LAUNCHER_SCRIPT: Final = Path(__file__).with_name("warm_python.py")
 SERVER_START_SECONDS: Final = 60.0
 """Bound on the server's start: an interpreter and the toolkit's dependencies, imported twice."""
 FORK_REPLY_SECONDS: Final = 10.0
@@ -47,7 +56,9 @@ def startup_environment(env: Mapping[str, str]) -> StartupEnvironment:
 
 
 def _read_at_start(name: str) -> bool:
-    return name.startswith("PYTHON") or name in STARTUP_VARIABLES
+    # PYTHONPATH is applied to each job's sys.path when it is forked (warm_start_server.search_path): the toolkit
+    # gives the program its own sys.path there, which names the job's code directory.
+    return (name.startswith("PYTHON") and name != "PYTHONPATH") or name in STARTUP_VARIABLES
 
 
 def readable(stream: socket.socket | IO[bytes], timeout: float | None) -> bool:
@@ -109,6 +120,8 @@ class _Server:
     process: subprocess.Popen[bytes]
     socket_path: Path
     scratch: tempfile.TemporaryDirectory[str]
+    launcher: Path
+    """The `python` its entry points see as sys.executable (warm_python.py, for this server)."""
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -138,16 +151,17 @@ class WarmStarts:
 
     def start(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> WarmProcess | None:
         """Start argv[0], a console script, as a job forked from its warm server, with stdout and stderr piped;
-        None when no warm start can be had now (the caller starts the job cold)."""
-        server = self._server(Path(argv[0]), env, wait=False)
+        None when no warm start can be had now (the caller starts the job cold). The job's program
+        (SAGEMAKER_PROGRAM, in `cwd`) is what a server started now preloads besides the entry point's imports."""
+        server = self._server(Path(argv[0]), env, wait=False, program=program_of(cwd, env))
         return _fork(server, argv, cwd=cwd, env=env) if server is not None else None
 
-    def prepare(self, entry_point: Path, env: Mapping[str, str]) -> bool:
+    def prepare(self, entry_point: Path, env: Mapping[str, str], program: Path | None = None) -> bool:
         """Start the server jobs of this entry point and environment use, and wait until it is ready; True if
         it is (False: such jobs start cold)."""
-        return self._server(entry_point, env, wait=True) is not None
+        return self._server(entry_point, env, wait=True, program=program) is not None
 
-    def _server(self, entry_point: Path, env: Mapping[str, str], *, wait: bool) -> _Server | None:
+    def _server(self, entry_point: Path, env: Mapping[str, str], *, wait: bool, program: Path | None) -> _Server | None:
         interpreter = script_interpreter(entry_point)
         if interpreter is None:
             return None
@@ -160,7 +174,7 @@ class WarmStarts:
                 starting = self._servers[(interpreter, startup)] = Future()
                 threading.Thread(
                     target=_start_into,
-                    args=(starting, interpreter, entry_point, startup),
+                    args=(starting, interpreter, entry_point, startup, program),
                     name="warm-start-server",
                     daemon=True,
                 ).start()
@@ -180,22 +194,42 @@ class WarmStarts:
                 server.close()
 
 
+def program_of(cwd: Path, env: Mapping[str, str]) -> Path | None:
+    """The job's program, SAGEMAKER_PROGRAM in its working directory (the image's /opt/ml/code), if it is a file."""
+    name = env.get("SAGEMAKER_PROGRAM")
+    program = cwd / name if name else None
+    return program if program is not None and program.is_file() else None
+
+
 def _start_into(
-    starting: Future[_Server | None], interpreter: Path, entry_point: Path, startup: StartupEnvironment
+    starting: Future[_Server | None],
+    interpreter: Path,
+    entry_point: Path,
+    startup: StartupEnvironment,
+    program: Path | None,
 ) -> None:
     try:
-        starting.set_result(_start_server(interpreter, entry_point, startup))
+        starting.set_result(_start_server(interpreter, entry_point, startup, program))
     except Exception:  # the start failed: jobs start cold
         starting.set_result(None)
 
 
-def _start_server(interpreter: Path, entry_point: Path, startup: StartupEnvironment) -> _Server | None:
+def _start_server(
+    interpreter: Path, entry_point: Path, startup: StartupEnvironment, program: Path | None
+) -> _Server | None:
     scratch = tempfile.TemporaryDirectory(prefix="sagepipe-warm-start-")
     socket_path = Path(scratch.name) / "jobs.sock"
     home = Path(scratch.name) / "home"
     home.mkdir()
+    launcher = _write_launcher(Path(scratch.name) / "bin" / "python", interpreter, socket_path)
     process = subprocess.Popen(
-        [str(interpreter), str(SERVER_SCRIPT), str(entry_point), str(socket_path)],
+        [
+            str(interpreter),
+            str(SERVER_SCRIPT),
+            str(entry_point),
+            str(socket_path),
+            *([str(program)] if program else []),
+        ],
         cwd=scratch.name,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dict(startup)},
         stdin=subprocess.PIPE,
@@ -203,7 +237,7 @@ def _start_server(interpreter: Path, entry_point: Path, startup: StartupEnvironm
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = _Server(process, socket_path, scratch)
+    server = _Server(process, socket_path, scratch, launcher)
     announced = process.stdout
     if announced is None or not readable(announced, SERVER_START_SECONDS) or announced.readline() != b"ready\n":
         server.close()
@@ -211,8 +245,26 @@ def _start_server(interpreter: Path, entry_point: Path, startup: StartupEnvironm
     return server
 
 
+def _write_launcher(path: Path, interpreter: Path, socket_path: Path) -> Path:
+    """The server's `python`: a script of the interpreter's, in isolated mode without site (-IS: it needs neither),
+    that runs warm_python.py for this server. No shell stands between (a shell would add PWD to the environment)."""
+    path.parent.mkdir()
+    arguments = [str(socket_path), str(interpreter)]
+    path.write_text(
+        f"#!{interpreter} -IS\n"
+        "import runpy, sys\n"
+        f"sys.argv[1:1] = {arguments!r}\n"
+        f"runpy.run_path({str(LAUNCHER_SCRIPT)!r}, run_name='__main__')\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return path
+
+
 def _fork(server: _Server, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> WarmProcess | None:
-    request = json.dumps({"argv": list(argv), "cwd": str(cwd), "env": dict(env)}).encode()
+    request = json.dumps(
+        {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "executable": str(server.launcher)}
+    ).encode()
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

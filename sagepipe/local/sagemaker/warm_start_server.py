@@ -1,13 +1,21 @@
 """The warm start's server: one interpreter that has imported what the image's entry point imports, forking a
 session of its own for each job that then runs the entry point's own script.
 
-Run as a script, never imported: `<the entry point's interpreter> warm_start_server.py <entry point> <socket>`,
-with the standard library only, so that a job's process holds in sys.modules what a fresh `train` would, plus the
-entry point's dependencies already loaded. The toolkit's own modules are left out: sagemaker_training.environment
-reads SAGEMAKER_BASE_DIR when it is imported (its module-level `base_dir`), and every job has its own.
+Run as a script, never imported: `<the entry point's interpreter> warm_start_server.py <entry point> <socket>
+[<program>]`, with the standard library only, so that a job's process holds in sys.modules what a fresh `train`
+would, plus the entry point's dependencies already loaded, and the modules the program (SAGEMAKER_PROGRAM) imports
+at its top level. The toolkit's own modules are left out: sagemaker_training.environment reads SAGEMAKER_BASE_DIR
+when it is imported (its module-level `base_dir`), and every job has its own; so are the program's own modules
+(files beside it), which are the job's code.
+
+The server forks two kinds of job, both from the same preloaded interpreter: the entry point (the toolkit's `train`),
+and the program the toolkit then starts as `<python> -- <program> <arguments>`, whose `python` is this server's
+launcher (warm_python.py; the request's "executable" becomes the entry point's sys.executable).
 
 The protocol (one SOCK_SEQPACKET connection per job, so each message arrives whole):
-    request   a JSON object {"argv", "cwd", "env"}, with three file descriptors (SCM_RIGHTS): stdin, stdout, stderr
+    request   a JSON object {"argv", "cwd", "env"}, with three file descriptors (SCM_RIGHTS): stdin, stdout, stderr;
+              optionally "executable" (the job's sys.executable) and "watch" (a pid: when that process ends first,
+              the job's group is killed, as the group of a process killed with its parent's would be)
     reply     {"pid": <the job's pid>} once the job leads a session of its own, so that its group can be signalled
     reply     {"exit": <status>} once it has exited, as subprocess reports it (negative: the signal that ended it);
               whatever it left running in its group is killed first, before its group id can be reused
@@ -17,6 +25,7 @@ has closed it, or has died.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import importlib
@@ -67,9 +76,36 @@ def entry_point_imports(entry_point: str) -> list[str]:
     return names
 
 
-def preload(entry_point: str) -> None:
-    """Import the entry point's dependencies here, once."""
-    for name in entry_point_imports(entry_point):
+def program_imports(program: str) -> list[str]:
+    """The modules the program imports at its top level (in `if`, `try` and `with` blocks too), read from its
+    source, never run: the program is the user's, and running it here could train. Relative imports and the
+    program's own modules (a file or package beside it) are left out."""
+    try:
+        tree = ast.parse(Path(program).read_bytes(), filename=program)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    beside = Path(program).parent
+    if not beside.is_dir():
+        return []
+    names: list[str] = []
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            for block in ("body", "orelse", "finalbody"):
+                pending += getattr(node, block, [])
+            pending += [stmt for handler in getattr(node, "handlers", []) for stmt in handler.body]
+    own = {path.stem for path in beside.iterdir() if path.suffix == ".py" or path.is_dir()}
+    return [name for name in names if name.split(".")[0] not in own]
+
+
+def preload(entry_point: str, program: str | None) -> None:
+    """Import the entry point's dependencies and the program's here, once."""
+    for name in entry_point_imports(entry_point) + (program_imports(program) if program else []):
         if name.split(".")[0] in NOT_PRELOADED:
             continue
         # A module some import made under another name (six.moves' aliases) may not import on its own: the job
@@ -107,8 +143,14 @@ def run_job(request: dict[str, Any], streams: list[int], ready: int, inherited: 
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = list(request["argv"])
-        # Running a script puts its directory first on sys.path.
-        sys.path[0] = str(Path(sys.argv[0]).absolute().parent)
+        sys.path[:] = search_path(sys.argv[0], request["env"].get("PYTHONPATH", ""), sys.path[1:])
+        if request.get("executable"):
+            sys.executable = request["executable"]
+        # Imported in the server, numpy's global random state was seeded there, once: a fresh interpreter seeds
+        # it from the operating system's entropy at import (random reseeds itself in a forked child).
+        numpy_random = sys.modules.get("numpy.random")
+        if numpy_random is not None:
+            numpy_random.seed()
         try:
             runpy.run_path(sys.argv[0], run_name="__main__")
             status = 0
@@ -127,9 +169,24 @@ def run_job(request: dict[str, Any], streams: list[int], ready: int, inherited: 
         os._exit(status)
 
 
-def serve(entry_point: str, socket_path: str) -> None:
+def search_path(script: str, pythonpath: str, installation: list[str]) -> list[str]:
+    """sys.path as a fresh interpreter running `script` builds it: PYTHONPATH's entries made absolute and each kept
+    once, as `site` leaves them (site.removeduppaths), then the installation's entries (this server's, which
+    started without PYTHONPATH) that are not there already, as they are (`site` adds site-packages only once, and a
+    .pth file's hook as it is); and, in front, the script's directory with symbolic links resolved, added after
+    `site` has run, so even when PYTHONPATH names it too. The Python documentation, "The initialization of the
+    sys.path module search path"; tests/unit/test_warm_start.py compares the result with a fresh interpreter's."""
+    path: list[str] = []
+    for entry in pythonpath.split(os.pathsep) if pythonpath else []:
+        absolute = os.path.abspath(entry)  # noqa: PTH100 - what site.makepath does: absolute and normalised
+        if absolute not in path:
+            path.append(absolute)
+    return [str(Path(script).resolve().parent), *path, *(entry for entry in installation if entry not in path)]
+
+
+def serve(entry_point: str, socket_path: str, program: str | None = None) -> None:
     """Accept job requests until standard input closes; fork each job, report its pid and its exit."""
-    preload(entry_point)
+    preload(entry_point, program)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(socket_path)
     listener.listen()
@@ -138,10 +195,12 @@ def serve(entry_point: str, socket_path: str) -> None:
     sys.stdout.flush()
     jobs: dict[int, tuple[socket.socket, int]] = {}
     """pidfd -> (the job's connection, its pid)."""
+    watches: dict[int, int] = {}
+    """pidfd of a watched process -> the pid of the job that ends with it."""
     while True:
         # poll(), not select(): select() refuses descriptors above 1,023.
         poller = select.poll()
-        for watched in (listener.fileno(), sys.stdin.fileno(), *jobs):
+        for watched in (listener.fileno(), sys.stdin.fileno(), *jobs, *watches):
             poller.register(watched, select.POLLIN)
         ready = {fd for fd, _ in poller.poll()}
         if sys.stdin.fileno() in ready and not os.read(sys.stdin.fileno(), 1):
@@ -152,11 +211,19 @@ def serve(entry_point: str, socket_path: str) -> None:
             return
         if listener.fileno() in ready:
             connection, _ = listener.accept()
-            start(connection, listener, jobs)
+            start(connection, listener, jobs, watches)
+        for pidfd in ready & watches.keys():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(watches.pop(pidfd), signal.SIGKILL)
+            os.close(pidfd)
         for pidfd in ready & jobs.keys():
             connection, pid = jobs.pop(pidfd)
             status = end_group_and_reap(pid)
             os.close(pidfd)
+            # Its pid may be reused now: nothing may signal it any more.
+            for watch in [watch for watch, job in watches.items() if job == pid]:
+                os.close(watch)
+                del watches[watch]
             with contextlib.suppress(OSError):
                 connection.send(json.dumps({"exit": status}).encode())
             connection.close()
@@ -173,7 +240,12 @@ def end_group_and_reap(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def start(connection: socket.socket, listener: socket.socket, jobs: dict[int, tuple[socket.socket, int]]) -> None:
+def start(
+    connection: socket.socket,
+    listener: socket.socket,
+    jobs: dict[int, tuple[socket.socket, int]],
+    watches: dict[int, int],
+) -> None:
     """Fork one job from a request on `connection`."""
     message, streams, _, _ = socket.recv_fds(connection, REQUEST_LIMIT_BYTES, 3)
     if len(streams) != 3 or not message:
@@ -188,7 +260,7 @@ def start(connection: socket.socket, listener: socket.socket, jobs: dict[int, tu
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(ready_read)
-        inherited = [listener.detach(), connection.detach(), sys.stdin.fileno(), *jobs]
+        inherited = [listener.detach(), connection.detach(), sys.stdin.fileno(), *jobs, *watches]
         for other, _ in jobs.values():
             inherited.append(other.detach())
         run_job(request, streams, ready_write, inherited)
@@ -199,8 +271,14 @@ def start(connection: socket.socket, listener: socket.socket, jobs: dict[int, tu
     os.read(ready_read, 1)
     os.close(ready_read)
     jobs[os.pidfd_open(pid)] = (connection, pid)
+    if request.get("watch"):
+        try:
+            watches[os.pidfd_open(int(request["watch"]))] = pid
+        except ProcessLookupError:  # it has ended already
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
     connection.send(json.dumps({"pid": pid}).encode())
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2])
+    serve(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
