@@ -158,6 +158,17 @@ def run_both_ways(
     return results[0], results[1]
 
 
+def recorded_invocations(root: Path, cold: TrainingResult, warm: TrainingResult) -> list[dict[str, Any]]:
+    """What each job's program wrote to invocation.json, with the job's own directory as "<job root>"."""
+    seen = []
+    for result, way in ((cold, "cold"), (warm, "warm")):
+        assert (result.status, result.exit_code) == ("Completed", 0), result.failure_reason
+        assert result.model_archive is not None
+        text = archive_file(result.model_archive, "invocation.json").decode()
+        seen.append(json.loads(text.replace(str(root / way), "<job root>")))
+    return seen
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -184,12 +195,7 @@ def test_a_warm_job_runs_the_program_as_a_cold_job_does(tmp_path: Path, warm_sta
         tmp_path, warm_starts, {"dump.py": DUMP_INVOCATION}, "dump.py", channel, hyperparameters={"epochs": "2"}
     )
 
-    seen = []
-    for result, way in ((cold, "cold"), (warm, "warm")):
-        assert (result.status, result.exit_code) == ("Completed", 0), result.failure_reason
-        assert result.model_archive is not None
-        text = archive_file(result.model_archive, "invocation.json").decode()
-        seen.append(json.loads(text.replace(str(tmp_path / way), "<job root>")))
+    seen = recorded_invocations(tmp_path, cold, warm)
     assert seen[0] == seen[1]
     assert seen[1]["env"]["SM_MODEL_DIR"] == "<job root>/job/opt/ml/model"
 
@@ -202,12 +208,7 @@ def test_a_warm_job_s_program_starts_warm_and_sees_what_a_cold_one_sees(
     server the toolkit was), and saw everything else as the cold one did, paths of each job's own aside."""
     cold, warm = run_both_ways(tmp_path, warm_starts, {"probe.py": PROGRAM_PROBE}, "probe.py", channel)
 
-    seen = []
-    for result, way in ((cold, "cold"), (warm, "warm")):
-        assert (result.status, result.exit_code) == ("Completed", 0), result.failure_reason
-        assert result.model_archive is not None
-        text = archive_file(result.model_archive, "invocation.json").decode()
-        seen.append(json.loads(text.replace(str(tmp_path / way), "<job root>")))
+    seen = recorded_invocations(tmp_path, cold, warm)
     assert [record.pop("found_at_start") for record in seen] == [False, True]
     assert seen[0].pop("draw") != seen[1].pop("draw")
     assert seen[0] == seen[1]
@@ -304,19 +305,23 @@ def start(starts: WarmStarts, entry: Path, *args: str, cwd: Path, program: Path 
     return started
 
 
+def run_to_its_end(entry: Path, *args: str, cwd: Path, program: Path | None = None) -> tuple[int | None, bytes]:
+    """Start `entry` warm from warm starts of its own, read its stdout to the end, and close them."""
+    starts = WarmStarts()
+    try:
+        job = start(starts, entry, *args, cwd=cwd, program=program)
+        assert job.stdout is not None
+        output = job.stdout.read()
+        return job.wait(timeout=EXIT_SECONDS), output
+    finally:
+        starts.close()
+
+
 def test_the_entry_point_finds_its_dependencies_imported_but_not_the_toolkit(tmp_path: Path) -> None:
     """Given a console script that imports botocore, when it is started warm, then it finds botocore imported
     already (what its server preloaded) and runs with its own argv and working directory; it exits with its own
     status, and its output reaches the job's stdout."""
-    entry = console_script(tmp_path, PRELOAD_PROBE)
-    starts = WarmStarts()
-    try:
-        job = start(starts, entry, "3", cwd=tmp_path)
-        assert job.stdout is not None
-        output = job.stdout.read()
-        status = job.wait(timeout=EXIT_SECONDS)
-    finally:
-        starts.close()
+    status, output = run_to_its_end(console_script(tmp_path, PRELOAD_PROBE), "3", cwd=tmp_path)
 
     assert status == 3
     report = json.loads(output)
@@ -330,16 +335,10 @@ def test_the_entry_point_s_python_runs_scripts_warm_and_stands_in_for_them(tmp_p
     Then the script ran forked (its imports done already) with its own argv and exit status; the option ran on the
     real interpreter; SIGTERM reached the script, which ended by it, as the launcher did; and a launcher killed
     with SIGKILL took its script with it."""
-    entry = console_script(tmp_path, LAUNCHES)
     (tmp_path / "program.py").write_text(LAUNCHED_PROGRAM, encoding="utf-8")
-    starts = WarmStarts()
-    try:
-        job = start(starts, entry, cwd=tmp_path, program=tmp_path / "program.py")
-        assert job.stdout is not None
-        output = job.stdout.read()
-        status = job.wait(timeout=EXIT_SECONDS)
-    finally:
-        starts.close()
+    entry = console_script(tmp_path, LAUNCHES)
+
+    status, output = run_to_its_end(entry, cwd=tmp_path, program=tmp_path / "program.py")
 
     assert status == 0
     report = json.loads(output)
