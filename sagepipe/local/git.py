@@ -52,12 +52,20 @@ def inherited_environment() -> dict[str, str]:
 
 
 def git(repository: Path, *args: str) -> str:
+    return _output(repository, args)
+
+
+def _output(
+    repository: Path, args: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> str:
+    """What `git -C repository args` prints, stripped; its environment is `env`, or a copy of this process's."""
     return subprocess.run(
         ["git", "-C", str(repository), *args],
+        input=stdin,
         check=True,
         capture_output=True,
         text=True,
-        env=inherited_environment(),
+        env=inherited_environment() if env is None else dict(env),
         timeout=GIT_TIMEOUT_SECONDS,
     ).stdout.strip()
 
@@ -88,36 +96,13 @@ def snapshot_working_tree(repository: Path) -> str:
     try:
         for args in (["read-tree", "HEAD"], ["add", "-A"]):
             subprocess.run(["git", "-C", str(repository), *args], check=True, env=env, timeout=GIT_TIMEOUT_SECONDS)
-        tree = subprocess.run(
-            ["git", "-C", str(repository), "write-tree"],
-            check=True,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-        ).stdout.strip()
+        tree = _output(repository, ["write-tree"], env=env)
     finally:
         index.unlink(missing_ok=True)
     head = git(repository, "rev-parse", "HEAD")
     # The identity defaults matter here: a commit needs an author and a committer, and the user may have none.
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repository),
-            "commit-tree",
-            tree,
-            "-p",
-            head,
-            "-m",
-            f"sagepipe local: working tree on top of {head[:12]}",
-        ],
-        check=True,
-        env=_identity_environment({}),
-        capture_output=True,
-        text=True,
-        timeout=GIT_TIMEOUT_SECONDS,
-    ).stdout.strip()
+    message = f"sagepipe local: working tree on top of {head[:12]}"
+    return _output(repository, ["commit-tree", tree, "-p", head, "-m", message], env=_identity_environment({}))
 
 
 def _identity_environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -238,12 +223,4 @@ def image_tree(repository: Path, commit: str, inputs: Sequence[str] = ("buildspe
     """The git tree of just `inputs` at `commit`, as buildspec.yml computes it: `git ls-tree | git mktree`
     (mktree adds that one small tree object to the repository's object store)."""
     listing = git(repository, "ls-tree", commit, "--", *inputs)
-    return subprocess.run(
-        ["git", "-C", str(repository), "mktree"],
-        input=listing + "\n" if listing else "",
-        check=True,
-        capture_output=True,
-        text=True,
-        env=inherited_environment(),
-        timeout=GIT_TIMEOUT_SECONDS,
-    ).stdout.strip()
+    return _output(repository, ["mktree"], stdin=listing + "\n" if listing else "")
