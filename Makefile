@@ -129,9 +129,9 @@ console-screenshot: venv system-deps browser-deps ## Regenerate docs/console.png
 
 # make test runs the static checks (lint, validate, checkov) beside the test suite, in a second job slot, and
 # sam build after it. The suite leaves part of the two cores idle (`time make pytest` on 2026-12-01: 25 min 33 s
-# of user CPU in 15 min 5 s, 85% of two cores); the checks, about 2 min of one core, fill part of the rest. They read the template, the state machine and the sources, and write .build/ and the
-# tools' caches, which no test reads; sam build copies functions/, which the tests write bytecode into, so it
-# runs after them. The checks' output is kept in .build/static-checks.log and printed when they end, so that
+# of user CPU in 15 min 5 s, 85% of two cores); the checks, about 2 min of one core, fill part of the rest. They
+# read the template, the state machine and the sources, and write .build/ and the tools' caches, which no test
+# reads; sam build copies functions/, which the tests write bytecode into, so it runs after them. The checks' output is kept in .build/static-checks.log and printed when they end, so that
 # it does not break up pytest's.
 STATIC_CHECKS_LOG := $(BUILD_DIR)/static-checks.log
 
