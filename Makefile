@@ -112,7 +112,10 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Python writes its bytecode caches (__pycache__, gitignored; pytest's rewritten test modules among them) even where
 # the environment sets PYTHONDONTWRITEBYTECODE (this machine's does): without them every run, in every worker and
 # every `sagepipe` subprocess, compiled the tests and sources again: 7–11 s of make test-fast's 65–77 s (2026-12-01).
-PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
+# They go to one tree of their own under $(BUILD_DIR) (PYTHONPYCACHEPREFIX, honoured by pytest's rewritten modules
+# too), not beside the sources: sam build, running beside the suite in make test, checksums and copies functions/,
+# and a __pycache__ written there while it reads would change what it builds.
+PYTEST := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(BUILD_DIR)/pycache $(BIN)/pytest
 
 .PHONY: pytest
 pytest: venv system-deps browser-deps ## The test suite (unit, static, contract, local end to end, browser), in parallel
@@ -127,32 +130,31 @@ console-screenshot: venv system-deps browser-deps ## Regenerate docs/console.png
 	SAGEPIPE_TEST_OUTPUT=$(BUILD_DIR)/test-output $(BIN)/pytest -q tests/local/test_console_browser.py -k failed_run
 	cp $(BUILD_DIR)/test-output/console/failed-run.png docs/console.png
 
-# make test runs the static checks (lint, validate, checkov) beside the test suite, in a second job slot, and
-# sam build after it. The suite leaves part of the two cores idle (`time make pytest` on 2026-12-01: 25 min 33 s
-# of user CPU in 15 min 5 s, 85% of two cores); the checks, about 2 min of one core, fill part of the rest. They
-# read the template, the state machine and the sources, and write .build/ and the tools' caches, which no test
-# reads; sam build copies functions/, which the tests write bytecode into, so it runs after them. The checks' output is kept in .build/static-checks.log and printed when they end, so that
-# it does not break up pytest's.
+# make test runs the static checks (lint, validate, checkov) and sam build beside the test suite, in a second job
+# slot. The suite leaves part of the two cores idle (`time make pytest` on 2026-12-01: 25 min 33 s of user CPU in
+# 15 min 5 s, 85% of two cores); the checks and the build, about 3 min of one core, fill part of the rest. They read
+# the template, the state machine and the sources, and write .build/, .aws-sam/ and the tools' caches, which no test
+# reads; the tests write no file under functions/ (their bytecode goes to $(BUILD_DIR)/pycache: see PYTEST above). The
+# checks' output is kept in .build/static-checks.log and printed when they end, so that it does not break up pytest's.
 STATIC_CHECKS_LOG := $(BUILD_DIR)/static-checks.log
 
 .PHONY: static-checks
-static-checks: venv $(CHECKOV_VENV)/bin/.installed ## lint, validate and checkov, one after another
-	$(MAKE) --no-print-directory lint validate checkov
+static-checks: venv $(CHECKOV_VENV)/bin/.installed ## lint, validate, checkov and sam build, one after another
+	$(MAKE) --no-print-directory lint validate checkov build
 
 .PHONY: static-checks-beside
 static-checks-beside: venv $(CHECKOV_VENV)/bin/.installed
 	@mkdir -p $(BUILD_DIR)
 	@$(MAKE) --no-print-directory static-checks >$(STATIC_CHECKS_LOG) 2>&1 && status=0 || status=$$?; \
-	  echo "---- static checks (lint, validate, checkov), run beside the test suite: exit $$status"; \
+	  echo "---- static checks (lint, validate, checkov, sam build), run beside the test suite: exit $$status"; \
 	  cat $(STATIC_CHECKS_LOG); echo "---- end of the static checks"; exit $$status
 
 .PHONY: checks-and-suite
 checks-and-suite: static-checks-beside pytest
 
 .PHONY: test
-test: venv $(CHECKOV_VENV)/bin/.installed ## Every check, as CI runs them: the static checks beside the test suite, then sam build
+test: venv $(CHECKOV_VENV)/bin/.installed ## Every check, as CI runs them: the static checks and sam build beside the test suite
 	$(MAKE) --no-print-directory -j2 checks-and-suite
-	$(MAKE) --no-print-directory build
 
 .PHONY: bench
 bench: venv ## Print the measured figures quoted in the README (every script in bench/)
