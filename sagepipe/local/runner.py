@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from sagepipe.local.codebuild.logs import build_log
 from sagepipe.local.core import context
-from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, EmulatorEndpoint
+from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator, EmulatorEndpoint
 from sagepipe.local.git import git
 from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import LocalStack, described, provision
@@ -38,9 +38,13 @@ from sagepipe.local.session import LocalUp
 from sagepipe.template import PROJECT_ROOT
 
 POLL_SECONDS: Final = 0.05
-IDLE_POLL_SECONDS: Final = 0.25
 PROGRESS_POLL_SECONDS: Final = 0.25
-"""How often `follow` reads the history to report progress (the status is polled every POLL_SECONDS)."""
+"""How often `follow` reads the history to report progress."""
+IDLE_CHECK_SECONDS: Final = 0.25
+"""`wait_until_idle` lists the running executions at most this often (under a storm, hundreds end each second)."""
+END_RECHECK_SECONDS: Final = 1.0
+"""With the emulator in this process, waits on an execution's end wake when one ends; they also look again at
+this pace, in case an end comes some other way. (An emulator in another process is polled every POLL_SECONDS.)"""
 PUT_EVENTS_BATCH: Final = 10
 """PutEvents takes at most 10 entries."""
 DEFAULT_RUN_TIMEOUT_SECONDS: Final = 900.0
@@ -373,7 +377,8 @@ class LocalPipeline:
                 report_progress()
             return done
 
-        if not poll_until(ended, timeout=timeout, interval=POLL_SECONDS):
+        recheck = PROGRESS_POLL_SECONDS if on_progress is not None else END_RECHECK_SECONDS
+        if not self._until_an_execution_ends(ended, timeout=timeout, recheck=recheck):
             raise RunError(f"{execution_arn} did not finish within {timeout:.0f} s")
         if on_progress is None:
             history = self._history(sfn, execution_arn)
@@ -398,8 +403,19 @@ class LocalPipeline:
             running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)
             return not running["executions"]
 
-        if not poll_until(idle, timeout=timeout, interval=IDLE_POLL_SECONDS):
+        if not self._until_an_execution_ends(
+            idle, timeout=timeout, recheck=END_RECHECK_SECONDS, at_most_every=IDLE_CHECK_SECONDS
+        ):
             raise RunError(f"executions were still running after {timeout:.0f} s")
+
+    def _until_an_execution_ends(
+        self, condition: Callable[[], object], *, timeout: float, recheck: float, at_most_every: float = 0.0
+    ) -> bool:
+        """Check `condition` each time an execution ends, until it holds or `timeout` passes (True if it held)."""
+        runtime = context.current_or_none()
+        if runtime is None or not isinstance(self.emulator, Emulator):
+            return poll_until(condition, timeout=timeout, interval=max(POLL_SECONDS, at_most_every))
+        return runtime.wait_for_execution_ends(condition, timeout=timeout, recheck=recheck, at_most_every=at_most_every)
 
     @staticmethod
     def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

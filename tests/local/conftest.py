@@ -165,8 +165,8 @@ def _build_image(pipeline: LocalPipeline, head_tree: str) -> BuiltImage:
     )["stateMachineArn"]
     try:
         execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-        ended_in_time = poll_until(
-            lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=300
+        ended_in_time = context.current().wait_for_execution_ends(
+            lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=300, recheck=1.0
         )
         assert ended_in_time, "the image build did not end within 300 s"
         ended = sfn.describe_execution(executionArn=execution)
@@ -193,7 +193,7 @@ def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
             pending.pop(0)
         return True
 
-    poll_until(quiet, timeout=timeout)
+    context.current().wait_for_execution_ends(quiet, timeout=timeout, recheck=1.0)
 
 
 @pytest.fixture(scope="session")

@@ -248,3 +248,37 @@ def test_an_execution_run_through_the_slots_has_the_history_and_output_of_one_mo
         return [{key: value for key, value in event.items() if key != "timestamp"} for event in events]
 
     assert comparable(_history(sfn, through_slots)) == comparable(_history(sfn, own))
+
+
+def test_a_wait_on_an_execution_s_end_wakes_when_it_ends_not_at_its_next_recheck(sfn: Any) -> None:
+    """Given an execution in a long Wait state, and a waiter on its end that would look again only after an hour;
+    When the execution is stopped;
+    Then the waiter sees it ended (woken by the end itself, within the bound), and a wait on a condition that
+    never holds gives up at its timeout."""
+    # Given
+    runtime = runtime_context.current()
+    execution = sfn.start_execution(stateMachineArn=_machine(sfn, "holds", WAITS), name="held", input="{}")
+    arn = execution["executionArn"]
+    assert poll_until(
+        lambda: "WaitStateEntered" in [event["type"] for event in _history(sfn, arn)], timeout=BOUND, interval=0.02
+    )
+    looked = threading.Event()
+    outcome: list[bool] = []
+
+    def ended() -> bool:
+        looked.set()
+        return sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
+
+    waiter = threading.Thread(
+        target=lambda: outcome.append(runtime.wait_for_execution_ends(ended, timeout=BOUND, recheck=3600))
+    )
+    waiter.start()
+    assert looked.wait(BOUND), "the waiter never looked"
+
+    # When
+    sfn.stop_execution(executionArn=arn)
+
+    # Then
+    waiter.join(BOUND + 1)
+    assert outcome == [True], "the waiter was not woken by the execution's end"
+    assert runtime.wait_for_execution_ends(lambda: False, timeout=0.05, recheck=3600) is False

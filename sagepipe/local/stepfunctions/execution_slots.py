@@ -15,7 +15,9 @@ What this adapter does
     token; so that such waits cannot hold up the queue, a watchdog adds one thread whenever the queue has
     waited `STALL_SECONDS` with no execution started or ended (the starvation rule of .NET's thread pool),
     and threads beyond the base end when the queue is empty. A StopExecution of an execution still queued
-    stops it before its first state, as it would a running one.
+    stops it before its first state, as it would a running one. When an evaluation is over, the runtime
+    context wakes whoever waits on an execution's end (`RuntimeContext.wait_for_execution_ends`: the runner's
+    `follow` and `wait_until_idle`), so that they need not poll DescribeExecution.
 
 How it differs from AWS
     AWS runs the executions of an account side by side, limited by its state-transition token bucket
@@ -230,12 +232,15 @@ def _start(self: Any) -> None:
     _started_event(self)
 
     def evaluate() -> None:
-        program = self._get_evaluation_entrypoint()
-        if self.env.is_running():
-            program.eval(self.env)
-        else:  # stopped while queued: Program.eval refuses a stopped program; its body records ExecutionAborted
-            program._eval_body(self.env)
-        self._execution_communication.terminated()
+        try:
+            program = self._get_evaluation_entrypoint()
+            if self.env.is_running():
+                program.eval(self.env)
+            else:  # stopped while queued: Program.eval refuses a stopped program; its body records ExecutionAborted
+                program._eval_body(self.env)
+            self._execution_communication.terminated()
+        finally:
+            runtime.record_execution_end()
 
     runtime.state(ExecutionSlots).submit(evaluate)
 
