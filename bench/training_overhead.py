@@ -4,7 +4,7 @@
 
 A program that only prints runs, interleaved, as a local SageMaker training job (the image's own entry point,
 the sagemaker-training toolkit's `train`, which runs it) started cold (a fresh interpreter), as the same job
-started warm (forked from a warm-start server: sagepipe.local.sagemaker.warm_start, as the emulator runs its jobs),
+started warm (forked from a warm-start server: sagepipe.local.warm_start, as the emulator runs its jobs),
 and bare (`python noop.py`). Prints plain lines:
 - the median and minimum of each, and their paired differences: each way's start-up overhead;
 - the toolkit's import time alone (`import sagemaker_training.cli.train` minus an empty interpreter), and the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sagepipe.local.images import image_environment
 from sagepipe.local.sagemaker.training import TrainingRequest, run_training
-from sagepipe.local.sagemaker.warm_start import WarmStarts
+from sagepipe.local.warm_start import WarmStarts
 from sagepipe.template import PROJECT_ROOT
 
 NOOP = "print('done')\n"

@@ -1,4 +1,4 @@
-"""The warm start of a local training job's entry point (sagepipe.local.sagemaker.warm_start): a job forked from a
+"""The warm start of a local training job's entry point (sagepipe.local.warm_start): a job forked from a
 server that has imported the toolkit's dependencies behaves as the same job started cold, as a fresh `train`.
 
 Each test runs the toolkit's real `train` console script (this venv's) both ways, or drives the server directly.
@@ -22,7 +22,7 @@ import pytest
 
 from sagepipe.local import process
 from sagepipe.local.sagemaker.training import TrainingResult, container_environment, run_training
-from sagepipe.local.sagemaker.warm_start import WarmProcess, WarmStarts, script_interpreter, startup_environment
+from sagepipe.local.warm_start import WarmProcess, WarmStarts, script_interpreter, startup_environment
 from tests.unit.test_local_training import (
     DUMP_INVOCATION,
     EXIT_3,

@@ -15,9 +15,10 @@ How it differs
     network isolation, no instance; local-only variables (no cluster DNS wait, no instance metadata, no
     installs into the venv); only File mode and S3Prefix channels. After a runtime's first job, the entry
     point's process, and then the program it starts, are forked from a warm-start server that has imported the
-    toolkit's dependencies and the program's (warm_start.py), where a container would start a fresh interpreter
-    for each: about two seconds less per job. The program's `python` is then the server's launcher
-    (warm_python.py), which the toolkit names in an ExecuteUserScriptError's command.
+    toolkit's dependencies and the program's (sagepipe.local.warm_start, a shared module), where a
+    container would start a fresh interpreter for each: about two seconds less per job. The program's `python`
+    is then the server's launcher (sagepipe/local/warm_python.py), which the toolkit names in an
+    ExecuteUserScriptError's command.
 
 The model registry
     AWS: model package groups hold numbered versions with an approval status; a status change is sent to

@@ -145,7 +145,7 @@ def _finish(record: Any, **attributes: Any) -> None:
 
 def _run_job(job: LocalJob, record: Any, params: dict[str, Any], job_arn: str) -> None:
     from sagepipe.local.sagemaker.training import TrainingRequest, run_training
-    from sagepipe.local.sagemaker.warm_start import WarmStarts
+    from sagepipe.local.warm_start import WarmStarts
 
     runtime = context.current()
     name = params["TrainingJobName"]

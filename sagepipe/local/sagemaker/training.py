@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
 from sagepipe.local import process
-from sagepipe.local.sagemaker.warm_start import WarmProcess, WarmStarts
+from sagepipe.local.warm_start import WarmProcess, WarmStarts
 
 # ---------------------------------------------------------------- contract constants
 
@@ -181,7 +181,7 @@ class TrainingRequest:
     since it (re)started (a fault the local runtime injects; a Spot job only)."""
     warm_starts: WarmStarts | None = None
     """Where the entry point's process may be forked from an interpreter that has already imported its
-    dependencies (sagepipe.local.sagemaker.warm_start); without it, or when none can be had, it starts cold."""
+    dependencies (sagepipe.local.warm_start); without it, or when none can be had, it starts cold."""
 
     @property
     def entry_point(self) -> Path:
