@@ -1,12 +1,14 @@
-"""The `python` a warm-started entry point sees as sys.executable: it runs a script forked from the warm-start
-server, and anything else with the real interpreter.
+"""The `python` a warm-started process sees as sys.executable (or finds first on its PATH): it runs a script, or
+a module with `-m`, forked from the warm-start server, and anything else with the real interpreter.
 
 The toolkit starts the program as `<sys.executable> -- <program> <arguments>` (sagemaker_training.process,
-ProcessRunner._create_command). This launcher hands that command to its server (warm_start_server.py), which forks
-the program from an interpreter that has imported what the program imports; a container would start a fresh
-interpreter, which imports it all again. Every other command line (`-m pip install ...`, `-c ...`, options) is
-exec'd with the real interpreter, unchanged: only the first words are read, to tell a script from an option, as the
-interpreter's own usage does ("python [option] ... [-- | file | -] [arg] ...").
+ProcessRunner._create_command), and the local build's buildspec runs `python -m pip ...`, `python -m pytest ...`,
+whose tests start `<sys.executable> train.py ...`. This launcher hands such a command to its server
+(warm_start_server.py), which forks it from an interpreter that has imported what it imports; a container would
+start a fresh interpreter, which imports it all again. Only the forms it serves exactly are forked: `[--] <script>
+<arguments>` and `-m <module> <arguments>` (`-m<module>` too) as the first words; every other command line
+(`-c ...`, `-`, no arguments, any other option first) is exec'd with the real interpreter, unchanged, as the
+interpreter's own usage reads it ("python [option] ... [-c cmd | -m mod | file | -] [arg] ...").
 
 For the process that started it, the launcher is the program: the program's standard streams are the launcher's
 own (passed to the server), a signal the launcher gets is sent on to the program's group, and the launcher exits
@@ -15,8 +17,10 @@ container's group), the server kills the program's group. If the server cannot t
 cold: the real interpreter is exec'd with the same command line.
 
 The server's bin/python (a script of the interpreter's, run in isolated mode without site: `-IS`) runs this file
-with the arguments `<socket> <interpreter> [python arguments]`. It uses the standard library only: a start costs
-about 20 ms, not an import of the program's dependencies.
+with the arguments `<socket> <interpreter> <executable> [python arguments]`, where <executable> is the launcher's
+own path when the program's sys.executable is to be the launcher (the local build: its programs' own
+`sys.executable` starts warm too), or empty (the program's sys.executable is the server's interpreter). It uses the
+standard library only: a start costs about 20 ms, not an import of the program's dependencies.
 """
 
 from __future__ import annotations
@@ -44,9 +48,33 @@ def script_command(arguments: list[str]) -> list[str] | None:
     return arguments
 
 
-def run_warm(socket_path: str, command: list[str]) -> int | None:
-    """Run the script forked from the server; its exit status, as subprocess reports it (None: not started)."""
-    request = {"argv": command, "cwd": os.getcwd(), "env": dict(os.environ), "watch": os.getpid()}  # noqa: PTH109 - no pathlib: start-up time
+def module_command(arguments: list[str]) -> tuple[str, list[str]] | None:
+    """`(module, its arguments)` when the command line is `-m <module> ...` (or `-m<module> ...`); None otherwise.
+    The module's sys.argv starts with "-m", as the interpreter's does while it finds the module."""
+    if arguments[:1] == ["-m"] and len(arguments) > 1:
+        return arguments[1], ["-m", *arguments[2:]]
+    if arguments[:1] and arguments[0].startswith("-m") and len(arguments[0]) > 2:
+        return arguments[0][2:], ["-m", *arguments[1:]]
+    return None
+
+
+def job_request(arguments: list[str], executable: str) -> dict[str, object] | None:
+    """What the server is asked to run for this command line; None when it is not a form the server serves."""
+    request: dict[str, object]
+    script = script_command(arguments)
+    module = module_command(arguments) if script is None else None
+    if script is not None:
+        request = {"argv": script}
+    elif module is not None:
+        request = {"module": module[0], "argv": module[1]}
+    else:
+        return None
+    return {**request, **({"executable": executable} if executable else {})}
+
+
+def run_warm(socket_path: str, job: dict[str, object]) -> int | None:
+    """Run the job forked from the server; its exit status, as subprocess reports it (None: not started)."""
+    request = {**job, "cwd": os.getcwd(), "env": dict(os.environ), "watch": os.getpid()}  # noqa: PTH109 - no pathlib: start-up time
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         connection.connect(socket_path)
@@ -73,9 +101,9 @@ def run_warm(socket_path: str, command: list[str]) -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    socket_path, interpreter, *arguments = argv
-    command = script_command(arguments)
-    status = run_warm(socket_path, command) if command is not None else None
+    socket_path, interpreter, executable, *arguments = argv
+    job = job_request(arguments, executable)
+    status = run_warm(socket_path, job) if job is not None else None
     if status is None:
         os.execv(interpreter, [interpreter, *arguments])  # noqa: S606 - the very command line it was given
     if status < 0:

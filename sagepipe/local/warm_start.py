@@ -38,14 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
+from sagepipe.local.warm_start_server import program_imports
+
 SERVER_SCRIPT: Final = Path(__file__).with_name("warm_start_server.py")
 LAUNCHER_SCRIPT: Final = Path(__file__).with_name("warm_python.py")
 SERVER_START_SECONDS: Final = 60.0
 """Bound on the server's start: an interpreter and the toolkit's dependencies, imported twice."""
 FORK_REPLY_SECONDS: Final = 10.0
 CLOSE_SECONDS: Final = 10.0
-STARTUP_VARIABLES: Final = frozenset({"LANG", "LC_ALL", "LC_CTYPE"})
-"""Besides PYTHON*, what a Python interpreter reads once, at start-up (the locale, hence its streams' encoding)."""
+STARTUP_VARIABLES: Final = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "TZ"})
+"""Besides PYTHON*, what a Python interpreter reads once, at start-up: the locale (hence its streams' encoding), and
+the time zone (the time module calls tzset() when it is imported; the local build sets TZ)."""
 
 StartupEnvironment = tuple[tuple[str, str], ...]
 
@@ -145,7 +148,10 @@ class WarmStarts:
     A server starts in the background the first time a job could use it, and that job starts cold: a warm start
     is never slower than a cold one, and every later job of the same entry point starts warm."""
 
-    _servers: dict[tuple[Path, StartupEnvironment], Future[_Server | None]] = field(default_factory=dict)
+    _servers: dict[tuple[Path, StartupEnvironment, tuple[str, ...]], Future[_Server | None]] = field(
+        default_factory=dict
+    )
+    """By interpreter, start-up environment and the modules named to preload (none for a training job's)."""
     _closed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -161,20 +167,48 @@ class WarmStarts:
         it is (False: such jobs start cold)."""
         return self._server(entry_point, env, wait=True, program=program) is not None
 
-    def _server(self, entry_point: Path, env: Mapping[str, str], *, wait: bool, program: Path | None) -> _Server | None:
-        interpreter = script_interpreter(entry_point)
+    def python(
+        self, interpreter: Path, env: Mapping[str, str], modules: Sequence[str], names: Sequence[str]
+    ) -> Path | None:
+        """A directory holding a `python` (also under each of `names`) that runs scripts and `-m` modules forked
+        from a server of `interpreter` that has imported `modules`, and everything else with `interpreter`
+        itself; the programs it runs see it as their sys.executable. Waits until the server is ready (a bounded
+        wait); None when none can be had (the caller runs `interpreter` cold)."""
+        server = self._server(None, env, wait=True, program=None, interpreter=interpreter, modules=tuple(modules))
+        if server is None:
+            return None
+        for name in names:
+            alias = server.launcher.with_name(name)
+            if not alias.exists():
+                alias.symlink_to(server.launcher.name)
+        return server.launcher.parent
+
+    def _server(
+        self,
+        entry_point: Path | None,
+        env: Mapping[str, str],
+        *,
+        wait: bool,
+        program: Path | None,
+        interpreter: Path | None = None,
+        modules: tuple[str, ...] = (),
+    ) -> _Server | None:
+        if entry_point is not None:
+            interpreter = script_interpreter(entry_point)
         if interpreter is None:
             return None
         startup = startup_environment(env)
+        key = (interpreter, startup, modules)
         with self._lock:
             if self._closed:
                 return None
-            starting = self._servers.get((interpreter, startup))
+            starting = self._servers.get(key)
             if starting is None:
-                starting = self._servers[(interpreter, startup)] = Future()
+                starting = self._servers[key] = Future()
                 threading.Thread(
                     target=_start_into,
                     args=(starting, interpreter, entry_point, startup, program),
+                    kwargs={"modules": modules},
                     name="warm-start-server",
                     daemon=True,
                 ).start()
@@ -201,34 +235,53 @@ def program_of(cwd: Path, env: Mapping[str, str]) -> Path | None:
     return program if program is not None and program.is_file() else None
 
 
+def programs_imports(programs: Sequence[Path]) -> list[str]:
+    """The modules the programs import at their top level (warm_start_server.program_imports, read, never run),
+    without any program's own modules: a file or package beside any of them is the job's code, not a library."""
+    own = {path.stem for program in programs if program.parent.is_dir() for path in program.parent.iterdir()}
+    found = [name for program in programs for name in program_imports(str(program))]
+    return sorted({name for name in found if name.split(".")[0] not in own})
+
+
 def _start_into(
     starting: Future[_Server | None],
     interpreter: Path,
-    entry_point: Path,
+    entry_point: Path | None,
     startup: StartupEnvironment,
     program: Path | None,
+    *,
+    modules: tuple[str, ...],
 ) -> None:
     try:
-        starting.set_result(_start_server(interpreter, entry_point, startup, program))
+        starting.set_result(_start_server(interpreter, entry_point, startup, program, modules))
     except Exception:  # the start failed: jobs start cold
         starting.set_result(None)
 
 
 def _start_server(
-    interpreter: Path, entry_point: Path, startup: StartupEnvironment, program: Path | None
+    interpreter: Path,
+    entry_point: Path | None,
+    startup: StartupEnvironment,
+    program: Path | None,
+    modules: tuple[str, ...] = (),
 ) -> _Server | None:
     scratch = tempfile.TemporaryDirectory(prefix="sagepipe-warm-start-")
     socket_path = Path(scratch.name) / "jobs.sock"
     home = Path(scratch.name) / "home"
     home.mkdir()
-    launcher = _write_launcher(Path(scratch.name) / "bin" / "python", interpreter, socket_path)
+    # A training job's program keeps the server's interpreter as its sys.executable; a build's programs (no entry
+    # point) get the launcher, so that what they start with sys.executable starts warm too.
+    launcher = _write_launcher(
+        Path(scratch.name) / "bin" / "python", interpreter, socket_path, own_executable=entry_point is None
+    )
     process = subprocess.Popen(
         [
             str(interpreter),
             str(SERVER_SCRIPT),
-            str(entry_point),
+            str(entry_point) if entry_point else "",
             str(socket_path),
             *([str(program)] if program else []),
+            *(f"--import={module}" for module in modules),
         ],
         cwd=scratch.name,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dict(startup)},
@@ -245,15 +298,18 @@ def _start_server(
     return server
 
 
-def _write_launcher(path: Path, interpreter: Path, socket_path: Path) -> Path:
+def _write_launcher(path: Path, interpreter: Path, socket_path: Path, *, own_executable: bool) -> Path:
     """The server's `python`: a script of the interpreter's, in isolated mode without site (-IS: it needs neither),
-    that runs warm_python.py for this server. No shell stands between (a shell would add PWD to the environment)."""
+    that runs warm_python.py for this server. No shell stands between (a shell would add PWD to the environment).
+    With `own_executable`, the programs it runs see the path it was started by (python, python3...) as their
+    sys.executable."""
     path.parent.mkdir()
     arguments = [str(socket_path), str(interpreter)]
+    executable = "__import__('os').path.abspath(sys.argv[0])" if own_executable else "''"
     path.write_text(
         f"#!{interpreter} -IS\n"
         "import runpy, sys\n"
-        f"sys.argv[1:1] = {arguments!r}\n"
+        f"sys.argv[1:1] = [*{arguments!r}, {executable}]\n"
         f"runpy.run_path({str(LAUNCHER_SCRIPT)!r}, run_name='__main__')\n",
         encoding="utf-8",
     )

@@ -1,20 +1,24 @@
 """The warm start's server: one interpreter that has imported what the image's entry point imports, forking a
 session of its own for each job that then runs the entry point's own script.
 
-Run as a script, never imported: `<the entry point's interpreter> warm_start_server.py <entry point> <socket>
-[<program>]`, with the standard library only, so that a job's process holds in sys.modules what a fresh `train`
-would, plus the entry point's dependencies already loaded, and the modules the program (SAGEMAKER_PROGRAM) imports
-at its top level. The toolkit's own modules are left out: sagemaker_training.environment reads SAGEMAKER_BASE_DIR
-when it is imported (its module-level `base_dir`), and every job has its own; so are the program's own modules
-(files beside it), which are the job's code.
+Run as a script: `<the entry point's interpreter> warm_start_server.py <entry point> <socket> [<program> ...]
+[--import=<module> ...]`, with the standard library only, so that a job's process holds in sys.modules what a fresh
+`train` would, plus the entry point's dependencies already loaded, the modules the programs (SAGEMAKER_PROGRAM)
+import at their top level, and the modules named (the local build's: sagepipe.local.warm_start, which imports this
+file for program_imports, finds them). The entry point may be empty: the local build's server has none. The
+toolkit's own modules are left out: sagemaker_training.environment reads SAGEMAKER_BASE_DIR when it is imported
+(its module-level `base_dir`), and every job has its own; so are the programs' own modules (files beside them),
+which are the job's code.
 
-The server forks two kinds of job, both from the same preloaded interpreter: the entry point (the toolkit's `train`),
-and the program the toolkit then starts as `<python> -- <program> <arguments>`, whose `python` is this server's
-launcher (warm_python.py; the request's "executable" becomes the entry point's sys.executable).
+The server forks three kinds of job, all from the same preloaded interpreter: the entry point (the toolkit's
+`train`), a script its launcher (warm_python.py) is asked to run (`<python> -- <program> <arguments>`, as the toolkit
+starts the program), and a module the launcher is asked to run as `python -m` does (`python -m pytest ...` in the
+local build). The request's "executable" becomes the job's sys.executable.
 
 The protocol (one SOCK_SEQPACKET connection per job, so each message arrives whole):
     request   a JSON object {"argv", "cwd", "env"}, with three file descriptors (SCM_RIGHTS): stdin, stdout, stderr;
-              optionally "executable" (the job's sys.executable) and "watch" (a pid: when that process ends first,
+              optionally "module" (run that module as __main__, as `python -m` does; argv[0] is then "-m"),
+              "executable" (the job's sys.executable) and "watch" (a pid: when that process ends first,
               the job's group is killed, as the group of a process killed with its parent's would be)
     reply     {"pid": <the job's pid>} once the job leads a session of its own, so that its group can be signalled
     reply     {"exit": <status>} once it has exited, as subprocess reports it (negative: the signal that ended it);
@@ -29,6 +33,7 @@ import ast
 import atexit
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import runpy
@@ -36,6 +41,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -103,9 +109,12 @@ def program_imports(program: str) -> list[str]:
     return [name for name in names if name.split(".")[0] not in own]
 
 
-def preload(entry_point: str, program: str | None) -> None:
-    """Import the entry point's dependencies and the program's here, once."""
-    for name in entry_point_imports(entry_point) + (program_imports(program) if program else []):
+def preload(entry_point: str, programs: list[str], modules: list[str]) -> None:
+    """Import the entry point's dependencies, the programs' and the modules named, here, once."""
+    names = entry_point_imports(entry_point) if entry_point else []
+    for program in programs:
+        names += program_imports(program)
+    for name in [*names, *modules]:
         if name.split(".")[0] in NOT_PRELOADED:
             continue
         # A module some import made under another name (six.moves' aliases) may not import on its own: the job
@@ -143,16 +152,25 @@ def run_job(request: dict[str, Any], streams: list[int], ready: int, inherited: 
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = list(request["argv"])
-        sys.path[:] = search_path(sys.argv[0], request["env"].get("PYTHONPATH", ""), sys.path[1:])
+        module = request.get("module")
+        # `python -m` puts the working directory in front; a script, its own directory (symbolic links resolved).
+        # Neither with PYTHONSAFEPATH, which the server started with when the job has it (a start-up variable).
+        front = [] if module and sys.flags.safe_path else [os.getcwd() if module else script_directory(sys.argv[0])]  # noqa: PTH109
+        sys.path[:] = search_path(front, request["env"].get("PYTHONPATH", ""), sys.path[1:])
         if request.get("executable"):
             sys.executable = request["executable"]
+        # A fresh interpreter has not chosen its temporary directory yet (TMPDIR is the job's).
+        tempfile.tempdir = None
         # Imported in the server, numpy's global random state was seeded there, once: a fresh interpreter seeds
         # it from the operating system's entropy at import (random reseeds itself in a forked child).
         numpy_random = sys.modules.get("numpy.random")
         if numpy_random is not None:
             numpy_random.seed()
         try:
-            runpy.run_path(sys.argv[0], run_name="__main__")
+            if module:
+                run_module_as_main(module)
+            else:
+                runpy.run_path(sys.argv[0], run_name="__main__")
             status = 0
         except SystemExit as ended:
             status = exit_status(ended.code)
@@ -169,24 +187,52 @@ def run_job(request: dict[str, Any], streams: list[int], ready: int, inherited: 
         os._exit(status)
 
 
-def search_path(script: str, pythonpath: str, installation: list[str]) -> list[str]:
-    """sys.path as a fresh interpreter running `script` builds it: PYTHONPATH's entries made absolute and each kept
-    once, as `site` leaves them (site.removeduppaths), then the installation's entries (this server's, which
-    started without PYTHONPATH) that are not there already, as they are (`site` adds site-packages only once, and a
-    .pth file's hook as it is); and, in front, the script's directory with symbolic links resolved, added after
-    `site` has run, so even when PYTHONPATH names it too. The Python documentation, "The initialization of the
-    sys.path module search path"; tests/unit/test_warm_start.py compares the result with a fresh interpreter's."""
+def run_module_as_main(module: str) -> None:
+    """Run `module` as `python -m module` does: as __main__ (a package's __main__ submodule), with sys.argv[0] its
+    file. A module that cannot be found ends the job as the interpreter does: `<executable>: No module named ...`,
+    status 1 (an ImportError the module's own code raises is its own, with its traceback)."""
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except ImportError as error:
+        if module_found(module):
+            raise
+        sys.exit(f"{sys.executable}: {error}")
+
+
+def module_found(module: str) -> bool:
+    """Whether `module` names something `python -m` can run: a module, or a package with a __main__."""
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{module}.__main__")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None
+
+
+def script_directory(script: str) -> str:
+    return str(Path(script).resolve().parent)
+
+
+def search_path(front: list[str], pythonpath: str, installation: list[str]) -> list[str]:
+    """sys.path as a fresh interpreter builds it: PYTHONPATH's entries made absolute and each kept once, as `site`
+    leaves them (site.removeduppaths), then the installation's entries (this server's, which started without
+    PYTHONPATH) that are not there already, as they are (`site` adds site-packages only once, and a .pth file's
+    hook as it is); and, in front, what the interpreter adds after `site` has run, so even when PYTHONPATH names it
+    too: the script's directory with symbolic links resolved, or with -m the working directory. The Python
+    documentation, "The initialization of the sys.path module search path" and "-m";
+    tests/unit/test_warm_start.py compares the result with a fresh interpreter's."""
     path: list[str] = []
     for entry in pythonpath.split(os.pathsep) if pythonpath else []:
         absolute = os.path.abspath(entry)  # noqa: PTH100 - what site.makepath does: absolute and normalised
         if absolute not in path:
             path.append(absolute)
-    return [str(Path(script).resolve().parent), *path, *(entry for entry in installation if entry not in path)]
+    return [*front, *path, *(entry for entry in installation if entry not in path)]
 
 
-def serve(entry_point: str, socket_path: str, program: str | None = None) -> None:
+def serve(entry_point: str, socket_path: str, programs: list[str], modules: list[str]) -> None:
     """Accept job requests until standard input closes; fork each job, report its pid and its exit."""
-    preload(entry_point, program)
+    preload(entry_point, programs, modules)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(socket_path)
     listener.listen()
@@ -281,4 +327,10 @@ def start(
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    IMPORT = "--import="
+    serve(
+        sys.argv[1],
+        sys.argv[2],
+        [argument for argument in sys.argv[3:] if not argument.startswith(IMPORT)],
+        [argument.removeprefix(IMPORT) for argument in sys.argv[3:] if argument.startswith(IMPORT)],
+    )
