@@ -20,6 +20,12 @@ What the interpreter fixes at start-up (the other PYTHON* variables, the locale)
 serves only jobs whose start-up environment equals the one it started with; another one starts for another. When a
 warm start cannot be had (the entry point is not a Python script, the server will not start), the job starts
 cold, as before. tests/unit/test_warm_start.py runs jobs both ways and compares what they see.
+
+The local build (sagepipe.local.codebuild) uses the same servers another way: `WarmStarts.python` gives it a
+directory holding a `python` launcher, first on the build's PATH, whose server has imported the modules the build's
+Python uses (the build reads them from its buildspec and source: codebuild/warm.py). Its `python -m pytest`,
+`python -m pip` and the scripts those start with sys.executable (the launcher, for them) are forked; any other form
+runs on the real interpreter. tests/unit/test_warm_python.py runs each form both ways and compares.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ its source directory (files its commands wrote), its phases and its log.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from sagepipe.local.codebuild.executor import (
 )
 from sagepipe.local.images import ImageStore
 from sagepipe.local.process import poll_until
+from sagepipe.local.warm_start import WarmStarts
 
 GIT = shutil.which("git") or "git"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -644,6 +646,70 @@ def test_the_build_environment_is_codebuilds_not_the_callers(tmp_path: Path, mon
     assert env["CODEBUILD_BUILD_SUCCEEDING"] == "1"
 
 
+WARM_PROBE = """
+import json, os, sys
+FOUND_AT_START = "sqlite3" in sys.modules
+import sqlite3
+print(json.dumps({"found": FOUND_AT_START, "argv": sys.argv[1:], "path0": sys.path[0], "cwd": os.getcwd()}))
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def test_a_build_with_warm_starts_runs_its_python_warm_and_fails_as_it_would_cold(
+    tmp_path: Path, warm_starts: WarmStarts
+) -> None:
+    """Given the runtime's warm starts and a buildspec whose commands `cd app` and run `python -m probe`, `python3
+    -m probe` and `python3.13 app/probe.py`, where probe.py imports sqlite3;
+    When it builds;
+    Then `python` on the build's PATH is the warm launcher, the module and the script found sqlite3 imported (read
+    from app/'s files, preloaded), with their own argv, sys.path[0] and working directory, and a probe that exits 3
+    fails the build as it would cold. The same buildspec without warm starts runs cold: nothing found imported."""
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    repo, sha = make_repo(
+        tmp_path,
+        {
+            "app/probe.py": WARM_PROBE,
+            "buildspec.yml": f"""\
+                version: 0.2
+                phases:
+                  build:
+                    commands:
+                      - command -v python > python.txt
+                      - (cd app && python -m probe 0 a > ../module.json)
+                      - (cd app && python3 -m probe 0 b > ../module3.json)
+                      - {python} app/probe.py 0 c > script.json
+                      - cd app && python -m probe 3
+            """,
+        },
+    )
+
+    warm = build(repo, sha, tmp_path, name="warm", warm_starts=warm_starts)
+    cold = build(repo, sha, tmp_path, name="cold")
+
+    app = str(warm.source_dir / "app")
+    assert warm.build_status == cold.build_status == "FAILED"
+    assert phase(warm, "BUILD").contexts == phase(cold, "BUILD").contexts
+    assert "Reason: exit status 3" in str(phase(warm, "BUILD").contexts)
+    assert Path(read(warm, "python.txt")).parent != Path(sys.executable).parent
+    assert Path(read(cold, "python.txt")).parent == Path(sys.executable).parent
+    assert "python starts warm: forked from a process that has imported " in log(warm)
+    assert json.loads(read(warm, "module.json")) == {"found": True, "argv": ["0", "a"], "path0": app, "cwd": app}
+    assert json.loads(read(warm, "module3.json"))["found"] is True
+    assert json.loads(read(warm, "script.json")) == {
+        "found": True,
+        "argv": ["0", "c"],
+        "path0": app,
+        "cwd": str(warm.source_dir),
+    }
+    cold_app = str(cold.source_dir / "app")
+    assert json.loads(read(cold, "module.json")) == {
+        "found": False,
+        "argv": ["0", "a"],
+        "path0": cold_app,
+        "cwd": cold_app,
+    }
+
+
 @pytest.mark.parametrize(
     ("mistake", "problem"),
     [
@@ -684,6 +750,7 @@ class ProjectBuilds:
     repository: str
     endpoint: str
     tmp_path: Path
+    warm_starts: WarmStarts | None = None
 
     @property
     def ecr(self) -> Any:
@@ -700,6 +767,7 @@ class ProjectBuilds:
             timeout_seconds=300,
             buildspec_path=buildspec,
             emulator=EmulatorAccess(self.endpoint, "sagepipe-local", "sagepipe-local", self.tmp_path / "images"),
+            warm_starts=self.warm_starts,
             environment={
                 "IMAGE_TAG": self.head,
                 "IMAGE_REPOSITORY_URI": f"{REGISTRY}/{self.repository}",
@@ -714,12 +782,20 @@ class ProjectBuilds:
         return digest
 
 
+@pytest.fixture(scope="module")
+def warm_starts() -> Iterator[WarmStarts]:
+    """The warm starts the emulator's builds use (one runtime's, kept across its builds)."""
+    starts = WarmStarts()
+    yield starts
+    starts.close()
+
+
 @pytest.fixture
-def project(tmp_path: Path, moto_endpoint: str) -> ProjectBuilds:
+def project(tmp_path: Path, moto_endpoint: str, warm_starts: WarmStarts) -> ProjectBuilds:
     clone = tmp_path / "sagepipe"
     subprocess.run([GIT, "clone", "--quiet", "--shared", str(REPO_ROOT), str(clone)], check=True)
     repository = f"sagepipe-train-{uuid.uuid4().hex[:8]}"
-    builds = ProjectBuilds(clone, git(clone, "rev-parse", "HEAD"), repository, moto_endpoint, tmp_path)
+    builds = ProjectBuilds(clone, git(clone, "rev-parse", "HEAD"), repository, moto_endpoint, tmp_path, warm_starts)
     builds.ecr.create_repository(repositoryName=repository, imageTagMutability="IMMUTABLE")  # as template.yaml's
     return builds
 

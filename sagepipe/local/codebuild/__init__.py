@@ -12,7 +12,12 @@ Locally
     written. provisioning.py creates the project (BuildProjectSpec).
 How it differs
     No container: the commands run on this machine with the venv's Python (runtime-versions are not applied),
-    and a docker image is its build context, not a filesystem built from the Dockerfile.
+    and a docker image is its build context, not a filesystem built from the Dockerfile. The build's `python`
+    (python3, python3.13) is a launcher first on its PATH (warm.py, sagepipe.local.warm_start): `python -m
+    pytest`, `python -m pip` and the scripts the tests start with sys.executable are forked from a server that
+    has imported what the build's Python imports (scikit-learn, pytest...), where CodeBuild starts a fresh
+    interpreter in a fresh container each time; what they see is otherwise the same, and the build runs cold
+    when no warm start can be had.
 """
 
 from __future__ import annotations

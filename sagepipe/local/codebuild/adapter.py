@@ -102,6 +102,7 @@ def _run_build(
     job: LocalJob, build: dict[str, Any], project: Any, environment: dict[str, str], source_version: str
 ) -> None:
     from sagepipe.local.codebuild.executor import BuildRequest, EmulatorAccess, run_build
+    from sagepipe.local.warm_start import WarmStarts
 
     runtime = context.current()
     if runtime.repository is None:
@@ -125,6 +126,7 @@ def _run_build(
             secret_access_key=SECRET_KEY,
             image_store=ImageStore.in_state_dir(runtime.state_dir).root,
         ),
+        warm_starts=runtime.resource(WarmStarts),
     )
     result = run_build(request)
     build.update(

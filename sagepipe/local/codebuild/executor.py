@@ -16,6 +16,12 @@ to CodeBuild, and where each rule comes from:
   buildspec's registry step runs as written, however it calls them.
 - **Environment.** Nothing of the caller's environment reaches the build but PATH (behind the stubs and the
   venv's bin directory, so ``python`` is the venv's Python), and so none of the caller's AWS credentials do.
+- **A warm python.** With the runtime's warm starts (``BuildRequest.warm_starts``), a ``python`` launcher comes
+  before the venv's bin directory: ``python <script>`` and ``python -m <module>`` run forked from a server that
+  has imported what the build's Python imports (warm.py says how that is read), everything else runs on the
+  venv's Python itself (sagepipe.local.warm_python). Where CodeBuild starts a fresh interpreter in a fresh
+  container, the build's programs see the same argv, path, environment, streams and exit status; only their
+  imports are done already. When no warm start can be had, the build runs cold, exactly as without.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ from sagepipe.local.codebuild.results import (
 )
 from sagepipe.local.codebuild.stubs import EmulatorAccess, StubConfig, read_calls
 from sagepipe.local.codebuild.stubs.server import serve as serve_stubs
+from sagepipe.local.codebuild.warm import preload_modules, python_names
+from sagepipe.local.warm_start import WarmStarts
 
 __all__ = ["BuildError", "BuildRequest", "BuildResult", "EmulatorAccess", "Phase", "ToolCall", "run_build"]
 
@@ -102,6 +110,8 @@ class BuildRequest:
     """CODEBUILD_BUILD_NUMBER."""
     emulator: EmulatorAccess | None = None
     """Where the build's docker and aws reach ECR; None: every registry call fails (a build without an emulator)."""
+    warm_starts: WarmStarts | None = None
+    """The runtime's warm starts: the build's `python` starts its scripts and `-m` modules warm; None: cold."""
 
 
 def run_build(request: BuildRequest) -> BuildResult:
@@ -293,6 +303,9 @@ class _Build:
             source_version=self.resolved,
             log_path=self.request.log_path.resolve(),
         )
+        warm_python = self.warm_python(spec, environment)
+        if warm_python is not None:
+            environment["PATH"] = os.pathsep.join([str(warm_python), environment["PATH"]])
         with serve_stubs(self.layout.stubs, config) as stub_files:
             environment["PATH"] = os.pathsep.join([str(stub_files.bin), environment["PATH"]])
             self.log.file.flush()
@@ -333,6 +346,19 @@ class _Build:
             uploaded = phase(UPLOAD_ARTIFACTS, SUCCEEDED, ended, now())
             self.phases.append(uploaded)
             self.log.phase_complete(uploaded)
+
+    def warm_python(self, spec: Buildspec, environment: Mapping[str, str]) -> Path | None:
+        """The directory of the build's warm `python` (python3, python3.13 too); None: the build runs cold."""
+        if self.request.warm_starts is None:
+            return None
+        interpreter = Path(sys.executable)
+        modules = preload_modules(self.layout.source, spec)
+        directory = self.request.warm_starts.python(
+            interpreter, environment, modules, python_names(interpreter.parent, interpreter)
+        )
+        if directory is not None:
+            self.log.line(f"python starts warm: forked from a process that has imported {', '.join(modules)}")
+        return directory
 
     def environment(self, spec: Buildspec) -> dict[str, str]:
         request = self.request
