@@ -17,10 +17,11 @@ container's group), the server kills the program's group. If the server cannot t
 cold: the real interpreter is exec'd with the same command line.
 
 The server's bin/python (a script of the interpreter's, run in isolated mode without site: `-IS`) runs this file
-with the arguments `<socket> <interpreter> <executable> [python arguments]`, where <executable> is the launcher's
-own path when the program's sys.executable is to be the launcher (the local build: its programs' own
-`sys.executable` starts warm too), or empty (the program's sys.executable is the server's interpreter). It uses the
-standard library only: a start costs about 20 ms, not an import of the program's dependencies.
+with the arguments `<socket> <interpreter> <executable> <start-up> [python arguments]`. <executable> is the
+launcher's own path when the program's sys.executable is to be the launcher (the local build: what its programs
+start with sys.executable starts warm too), or empty (the program's sys.executable is the server's interpreter);
+<start-up> is the server's start-up variables, as JSON: a command whose own differ runs cold. It uses the standard
+library only: a start costs about 20 ms, not an import of the program's dependencies.
 """
 
 from __future__ import annotations
@@ -33,8 +34,18 @@ import signal
 import socket
 import sys
 
+STARTUP_VARIABLES = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "TZ"})
+"""Besides PYTHON*, what a Python interpreter reads once, at start-up: the locale (hence its streams' encoding), and
+the time zone (the time module calls tzset() when it is imported; the local build sets TZ)."""
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 REPLY_SECONDS = 10.0
+
+
+def read_at_start(name: str) -> bool:
+    """Whether the interpreter reads this variable at start-up: a forked job must then have the server's value.
+    PYTHONPATH is not: it is applied to each job's sys.path when it is forked (warm_start_server.search_path),
+    where the toolkit gives the program its own."""
+    return (name.startswith("PYTHON") and name != "PYTHONPATH") or name in STARTUP_VARIABLES
 
 
 def script_command(arguments: list[str]) -> list[str] | None:
@@ -101,8 +112,10 @@ def run_warm(socket_path: str, job: dict[str, object]) -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    socket_path, interpreter, executable, *arguments = argv
-    job = job_request(arguments, executable)
+    socket_path, interpreter, executable, server_startup, *arguments = argv
+    startup = sorted([name, value] for name, value in os.environ.items() if read_at_start(name))
+    # A command whose start-up variables are not the server's (a locale, TZ, a PYTHON* option) runs cold.
+    job = job_request(arguments, executable) if startup == json.loads(server_startup) else None
     status = run_warm(socket_path, job) if job is not None else None
     if status is None:
         os.execv(interpreter, [interpreter, *arguments])  # noqa: S606 - the very command line it was given

@@ -44,7 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
+from sagepipe.local.warm_python import STARTUP_VARIABLES, read_at_start
 from sagepipe.local.warm_start_server import program_imports
+
+__all__ = [
+    "STARTUP_VARIABLES",
+    "WarmProcess",
+    "WarmStarts",
+    "programs_imports",
+    "script_interpreter",
+    "startup_environment",
+]
 
 SERVER_SCRIPT: Final = Path(__file__).with_name("warm_start_server.py")
 LAUNCHER_SCRIPT: Final = Path(__file__).with_name("warm_python.py")
@@ -52,22 +62,13 @@ SERVER_START_SECONDS: Final = 60.0
 """Bound on the server's start: an interpreter and the toolkit's dependencies, imported twice."""
 FORK_REPLY_SECONDS: Final = 10.0
 CLOSE_SECONDS: Final = 10.0
-STARTUP_VARIABLES: Final = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "TZ"})
-"""Besides PYTHON*, what a Python interpreter reads once, at start-up: the locale (hence its streams' encoding), and
-the time zone (the time module calls tzset() when it is imported; the local build sets TZ)."""
-
 StartupEnvironment = tuple[tuple[str, str], ...]
 
 
 def startup_environment(env: Mapping[str, str]) -> StartupEnvironment:
-    """The part of a job's environment its interpreter reads at start-up: it must be the server's own."""
-    return tuple(sorted((name, value) for name, value in env.items() if _read_at_start(name)))
-
-
-def _read_at_start(name: str) -> bool:
-    # PYTHONPATH is applied to each job's sys.path when it is forked (warm_start_server.search_path): the toolkit
-    # gives the program its own sys.path there, which names the job's code directory.
-    return (name.startswith("PYTHON") and name != "PYTHONPATH") or name in STARTUP_VARIABLES
+    """The part of a job's environment its interpreter reads at start-up: it must be the server's own
+    (warm_python.STARTUP_VARIABLES, PYTHON* but PYTHONPATH; the launcher checks it for each command too)."""
+    return tuple(sorted((name, value) for name, value in env.items() if read_at_start(name)))
 
 
 def readable(stream: socket.socket | IO[bytes], timeout: float | None) -> bool:
@@ -185,7 +186,7 @@ class WarmStarts:
             return None
         for name in names:
             alias = server.launcher.with_name(name)
-            if not alias.exists():
+            with contextlib.suppress(FileExistsError):  # made by an earlier build, or one starting beside this one
                 alias.symlink_to(server.launcher.name)
         return server.launcher.parent
 
@@ -278,7 +279,7 @@ def _start_server(
     # A training job's program keeps the server's interpreter as its sys.executable; a build's programs (no entry
     # point) get the launcher, so that what they start with sys.executable starts warm too.
     launcher = _write_launcher(
-        Path(scratch.name) / "bin" / "python", interpreter, socket_path, own_executable=entry_point is None
+        Path(scratch.name) / "bin" / "python", interpreter, socket_path, startup, own_executable=entry_point is None
     )
     process = subprocess.Popen(
         [
@@ -304,18 +305,21 @@ def _start_server(
     return server
 
 
-def _write_launcher(path: Path, interpreter: Path, socket_path: Path, *, own_executable: bool) -> Path:
+def _write_launcher(
+    path: Path, interpreter: Path, socket_path: Path, startup: StartupEnvironment, *, own_executable: bool
+) -> Path:
     """The server's `python`: a script of the interpreter's, in isolated mode without site (-IS: it needs neither),
     that runs warm_python.py for this server. No shell stands between (a shell would add PWD to the environment).
     With `own_executable`, the programs it runs see the path it was started by (python, python3...) as their
     sys.executable."""
     path.parent.mkdir()
     arguments = [str(socket_path), str(interpreter)]
+    server_startup = json.dumps([list(pair) for pair in startup])
     executable = "__import__('os').path.abspath(sys.argv[0])" if own_executable else "''"
     path.write_text(
         f"#!{interpreter} -IS\n"
         "import runpy, sys\n"
-        f"sys.argv[1:1] = [*{arguments!r}, {executable}]\n"
+        f"sys.argv[1:1] = [*{arguments!r}, {executable}, {server_startup!r}]\n"
         f"runpy.run_path({str(LAUNCHER_SCRIPT)!r}, run_name='__main__')\n",
         encoding="utf-8",
     )

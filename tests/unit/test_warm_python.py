@@ -182,3 +182,22 @@ def test_programs_imports_leave_out_every_program_s_own_modules(tmp_path: Path) 
     found = programs_imports([tmp_path / "train.py", tmp_path / "tests" / "test_train.py"])
 
     assert found == ["json", "pytest", "sqlite3", "sqlite3.connect"]
+
+
+def test_a_command_whose_start_up_variables_are_not_the_server_s_runs_cold(tmp_path: Path, warm_python: Path) -> None:
+    """Given a warm `python` whose server started with TZ=UTC, when a module runs with another TZ (which the
+    interpreter reads once, at start-up), then the real interpreter runs it: its sys.executable is the interpreter's,
+    and it sees its own time zone."""
+    (tmp_path / "zone.py").write_text("import sys, time\nprint(sys.executable, time.tzname[0])\n", encoding="utf-8")
+
+    ran = subprocess.run(
+        [str(warm_python / "python"), "-m", "zone"],
+        cwd=tmp_path,
+        env={**ENVIRONMENT, "TZ": "JST-9"},
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        check=True,
+    )
+
+    assert ran.stdout == f"{sys.executable} JST\n"

@@ -352,12 +352,16 @@ class _Build:
         if self.request.warm_starts is None:
             return None
         interpreter = Path(sys.executable)
-        modules = preload_modules(self.layout.source, spec)
+        try:
+            modules = preload_modules(self.layout.source, spec)
+        except OSError:  # the source cannot be read for it: the build itself will say what is wrong
+            return None
         directory = self.request.warm_starts.python(
             interpreter, environment, modules, python_names(interpreter.parent, interpreter)
         )
         if directory is not None:
-            self.log.line(f"python starts warm: forked from a process that has imported {', '.join(modules)}")
+            packages = sorted({module.split(".")[0] for module in modules})
+            self.log.line(f"python starts warm: forked from a process that has imported {', '.join(packages)}")
         return directory
 
     def environment(self, spec: Buildspec) -> dict[str, str]:
