@@ -323,7 +323,10 @@ def start(
         except ProcessLookupError:  # it has ended already
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-    connection.send(json.dumps({"pid": pid}).encode())
+    # Its launcher may be gone already (killed as soon as the job printed something): the watch above ends the
+    # job then, and the server goes on serving the others.
+    with contextlib.suppress(OSError):
+        connection.send(json.dumps({"pid": pid}).encode())
 
 
 if __name__ == "__main__":

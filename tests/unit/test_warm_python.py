@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -201,3 +202,18 @@ def test_a_command_whose_start_up_variables_are_not_the_server_s_runs_cold(tmp_p
     )
 
     assert ran.stdout == f"{sys.executable} JST\n"
+
+
+def test_a_launcher_gone_before_its_reply_leaves_the_server_serving(tmp_path: Path, warm_python: Path) -> None:
+    """Given a launcher that sends its job and is gone before the server replies (killed as soon as its program
+    printed something), then the server goes on serving: the next command still runs warm."""
+    request = {"argv": ["-c", "pass"], "module": "this", "cwd": str(tmp_path), "env": ENVIRONMENT}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+        connection.connect(str(warm_python.parent / "jobs.sock"))
+        with Path(os.devnull).open("rb") as devnull:
+            socket.send_fds(connection, [json.dumps(request).encode()], [devnull.fileno()] * 3)
+
+    (tmp_path / "executable_probe.py").write_text(EXECUTABLE_PROBE, encoding="utf-8")
+    warm = run(warm_python / "python", "-m", "executable_probe", cwd=tmp_path)
+
+    assert (warm.returncode, warm.stdout) == (0, f"{warm_python / 'python'}\n")
