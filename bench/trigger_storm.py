@@ -4,9 +4,11 @@
 
 Prints plain lines (quoted in the README):
 - the storm: one data upload, then the same S3 event delivered again and again through EventBridge (as an
-  at-least-once delivery would); events routed per second, how long until every execution ended, and the
-  outcome: how many training jobs and duplicate records (after the runs below, the storm's bytes were trained
-  on already: no training job, one CACHED run and the rest DUPLICATE; with --storm-only, one training job);
+  at-least-once delivery would); events routed per second, how long until every execution ended, the CPU time
+  this process (the emulator, its executions and its Lambda functions; no child process) spent meanwhile, per
+  redelivery, and the outcome: how many training jobs and duplicate records (after the runs below, the storm's
+  bytes were trained on already: no training job, one CACHED run and the rest DUPLICATE; with --storm-only, one
+  training job);
 - state transitions and Lambda invocations per run: the first data upload (build, training, gate, registration),
   a data-only run and CodeCommit and GitHub pushes of the same training tree (each ends CACHED: the same bytes,
   the same image), a manual run, and a duplicate delivery;
@@ -64,12 +66,13 @@ def storm(pipeline: LocalPipeline, data: Path, deliveries: int) -> None:
     marker = pipeline.execution_marker()
     pipeline.upload_data(data, "datasets/storm.csv")
     event = context.current().wait_for_executions(marker, 1, timeout=30)[0].event
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     pipeline.redeliver(event, deliveries - 1)
     routed = time.perf_counter() - started
     pipeline.started_since(marker, count=deliveries, timeout=120)
     pipeline.wait_until_idle(timeout=900)
     settled = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # every thread of this process (the emulator's), no child process
     sfn = pipeline.emulator.client("stepfunctions")
     machine = pipeline.stack.outputs["PipelineStateMachineArn"]
     statuses: Counter[str] = Counter()
@@ -81,6 +84,8 @@ def storm(pipeline: LocalPipeline, data: Path, deliveries: int) -> None:
     rate = (deliveries - 1) / routed
     print(f"  events routed: {deliveries - 1} redeliveries in {routed:.1f} s = {rate:.0f} events/s")
     print(f"  every execution ended {settled:.1f} s after the first redelivery: {dict(statuses)}")
+    per_delivery = 1000 * cpu / max(deliveries - 1, 1)
+    print(f"  CPU of the emulator's process meanwhile: {cpu:.1f} s, {per_delivery:.0f} ms per redelivery")
     print(f"  training jobs started by the storm: {jobs}; its records: {dict(records)}")
 
 

@@ -1069,23 +1069,100 @@ def test_task_clients_shares_one_client_per_region_service_and_role(
     assert task_clients.boto_client_for(REGION, "dynamodb", role) is not client
 
 
-def test_moto_s_parsed_program_pickles_so_each_execution_unpickles_its_own_copy(
+def _attributes_set_after_construction(function: Any) -> set[str]:
+    """Names of the attributes `function` (a method) sets on `self`, or changes in place."""
+    import ast
+    import textwrap
+
+    found: set[str] = set()
+    in_place = {"append", "extend", "update", "pop", "clear", "add", "setdefault", "remove", "insert", "discard"}
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(function)))):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in in_place:
+            targets = [node.func.value]
+        for target in targets:
+            changed = target
+            while isinstance(changed, ast.Subscript):  # self.x[key] = ... changes self.x
+                changed = changed.value
+            owner = changed.value if isinstance(changed, ast.Attribute) else None
+            if isinstance(changed, ast.Attribute) and isinstance(owner, ast.Name) and owner.id == "self":
+                found.add(changed.attr)
+    return found
+
+
+def _component_classes() -> list[type]:
+    import pkgutil
+
+    import moto.stepfunctions.parser.asl.component as components_package
+    from moto.stepfunctions.parser.asl.component.component import Component
+
+    for info in pkgutil.walk_packages(components_package.__path__, f"{components_package.__name__}."):
+        importlib.import_module(info.name)
+    found: list[type] = []
+    pending: list[type] = [Component]
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_moto_s_program_components_keep_no_evaluation_state_of_their_own() -> None:
+    """program_cache shares one parsed program between executions, which is safe only while every Step Functions
+    component (moto's, sagepipe's Task components, and the methods sagepipe's adapters put in moto's) keeps what
+    an evaluation changes in the Environment: no method but the construction (__init__, and from_state_props,
+    which the parser calls) and heap_key's sets or changes an attribute of its own component."""
+    from sagepipe.local.services import install_all
+
+    # Given every adapter installed, and every component class moto and sagepipe define
+    install_all()
+    changed: dict[str, set[str]] = {}
+    for cls in _component_classes():
+        for name, member in vars(cls).items():
+            function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+            if name in ("__init__", "from_state_props") or not inspect.isfunction(function):
+                continue
+            # When the methods each one has of its own are read
+            attributes = _attributes_set_after_construction(function)
+            if attributes:
+                changed[f"{cls.__module__}:{cls.__qualname__}.{name}"] = attributes
+    # Then only EvalComponent.heap_key sets one, which program_cache draws before sharing a program
+    eval_component = "moto.stepfunctions.parser.asl.component.eval_component:EvalComponent"
+    assert changed == {f"{eval_component}.heap_key": {"__heap_key"}}, (
+        "a Step Functions component now keeps state of its own while it evaluates; program_cache shares one parsed "
+        f"program between executions, which is no longer safe unless that state is drawn before sharing: {changed}"
+    )
+
+
+def test_every_execution_of_a_definition_shares_one_program_with_every_heap_key_drawn(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """program_cache's fast path: moto's parse of sagepipe's definition pickles, and each copy is independent."""
+    """program_cache's sharing: the same program for every execution of a definition, parsed once, with the heap
+    key of every component drawn before it is shared (two executions drawing one at once could keep two); a
+    reset keeps it."""
+    # Given sagepipe's definition, and a runtime
     definition = (PROJECT_ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8")
     runtime = runtime_context.RuntimeContext(state_dir=tmp_path, endpoint="http://localhost:0", client_factory=print)
     monkeypatch.setattr(runtime_context, "_current", runtime)
+
+    # When two executions ask for its program
     first = program_cache.parsed_program(definition)
     second = program_cache.parsed_program(definition)
-    assert isinstance(runtime.memo(program_cache.ParsedPrograms).programs[definition], bytes), (
-        "moto's parsed program no longer pickles; program_cache falls back to copy.deepcopy (5x slower)"
-    )
-    assert first is not second
-    assert first.states.states.keys() == second.states.states.keys()
-    assert first.states.states["Train"] is not second.states.states["Train"]
+
+    # Then they share one, whose components (the Train task's retriers among them) all have their heap key
+    assert first is second
+    found = program_cache.components(first)
+    assert first in found
+    assert first.states.states["Train"] in found
+    assert len(found) > 1000, "the walk no longer reaches the program's components"
+    assert all(component._EvalComponent__heap_key is not None for component in found)
     runtime.reset()
-    assert definition in runtime.memo(program_cache.ParsedPrograms).programs, "a reset made the next run parse again"
+    assert program_cache.parsed_program(definition) is first, "a reset made the next run parse again"
 
 
 def test_moto_validates_a_definition_by_parsing_it_and_the_cache_refuses_what_moto_refuses(
