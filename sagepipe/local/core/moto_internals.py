@@ -36,12 +36,17 @@ class Internal:
         module_name, _, attribute_path = self.path.partition(":")
         try:
             target: Any = importlib.import_module(module_name)
+            moto_defined = target
             for part in filter(None, attribute_path.split(".")):
-                target = getattr(target, part)
+                owner, target = target, getattr(target, part)
+                # What moto defined, not an adapter's replacement of it: checking again once the adapters are
+                # installed (a second install, a test that installs them) checks moto, as the first check did.
+                moto_defined = original_attribute(owner, part)
+                moto_defined = target if moto_defined is None else moto_defined
         except (ImportError, AttributeError) as error:
             raise MotoContractError(self._message(adapter, f"cannot be found ({error})")) from error
-        if self.parameters and callable(target):
-            present = set(inspect.signature(target).parameters)
+        if self.parameters and callable(moto_defined):
+            present = set(inspect.signature(moto_defined).parameters)
             missing = [name for name in self.parameters if name not in present]
             if missing:
                 raise MotoContractError(self._message(adapter, f"no longer takes {', '.join(missing)}"))
