@@ -14,8 +14,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1112,28 +1116,59 @@ def _component_classes() -> list[type]:
     return found
 
 
-def test_moto_s_program_components_keep_no_evaluation_state_of_their_own() -> None:
-    """program_cache shares one parsed program between executions, which is safe only while every Step Functions
-    component (moto's, sagepipe's Task components, and the methods sagepipe's adapters put in moto's) keeps what
-    an evaluation changes in the Environment: no method but the construction (__init__, and from_state_props,
-    which the parser calls) and heap_key's sets or changes an attribute of its own component."""
+SOURCE_ROOTS: list[str] = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+    "pytest"
+]["ini_options"]["pythonpath"]
+"""Where pytest finds the project's modules; an interpreter the tests start finds them there too."""
+
+
+def attributes_components_change_with_every_adapter_installed() -> dict[str, list[str]]:
+    """Install every adapter, then read each Step Functions component class's own methods (moto's and
+    sagepipe's): the attributes of its own that each method sets or changes, by `module:Class.method`.
+
+    It installs the adapters for good, so the test runs it in an interpreter of its own (a test worker whose later
+    tests run moto's engine in process, with no runtime, must not find them installed)."""
     from sagepipe.local.services import install_all
 
-    # Given every adapter installed, and every component class moto and sagepipe define
     install_all()
-    changed: dict[str, set[str]] = {}
+    changed: dict[str, list[str]] = {}
     for cls in _component_classes():
         for name, member in vars(cls).items():
             function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
             if name in ("__init__", "from_state_props") or not inspect.isfunction(function):
                 continue
-            # When the methods each one has of its own are read
             attributes = _attributes_set_after_construction(function)
             if attributes:
-                changed[f"{cls.__module__}:{cls.__qualname__}.{name}"] = attributes
+                changed[f"{cls.__module__}:{cls.__qualname__}.{name}"] = sorted(attributes)
+    return changed
+
+
+def test_moto_s_program_components_keep_no_evaluation_state_of_their_own() -> None:
+    """program_cache shares one parsed program between executions, which is safe only while every Step Functions
+    component (moto's, sagepipe's Task components, and the methods sagepipe's adapters put in moto's) keeps what
+    an evaluation changes in the Environment: no method but the construction (__init__, and from_state_props,
+    which the parser calls) and heap_key's sets or changes an attribute of its own component."""
+    # Given every adapter installed (in a fresh interpreter), and every component class moto and sagepipe define
+    # When the methods each one has of its own are read
+    scan = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from tests.contract.test_adapter_contracts import "
+            "attributes_components_change_with_every_adapter_installed as scan; print(json.dumps(scan()))",
+        ],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(str(PROJECT_ROOT / part) for part in SOURCE_ROOTS)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert scan.returncode == 0, scan.stderr
+    changed = json.loads(scan.stdout.splitlines()[-1])
     # Then only EvalComponent.heap_key sets one, which program_cache draws before sharing a program
     eval_component = "moto.stepfunctions.parser.asl.component.eval_component:EvalComponent"
-    assert changed == {f"{eval_component}.heap_key": {"__heap_key"}}, (
+    assert changed == {f"{eval_component}.heap_key": ["__heap_key"]}, (
         "a Step Functions component now keeps state of its own while it evaluates; program_cache shares one parsed "
         f"program between executions, which is no longer safe unless that state is drawn before sharing: {changed}"
     )
