@@ -21,7 +21,7 @@ from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git, image_tree
 from sagepipe.local.process import poll_until
 from sagepipe.local.provisioner import provision
-from sagepipe.local.runner import LocalPipeline, RunResult
+from sagepipe.local.runner import END_RECHECK_SECONDS, LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.local.services import start_emulator
 from sagepipe.template import PROJECT_ROOT
@@ -166,7 +166,9 @@ def _build_image(pipeline: LocalPipeline, head_tree: str) -> BuiltImage:
     try:
         execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
         ended_in_time = context.current().wait_for_execution_ends(
-            lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=300, recheck=1.0
+            lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING",
+            timeout=300,
+            recheck=END_RECHECK_SECONDS,
         )
         assert ended_in_time, "the image build did not end within 300 s"
         ended = sfn.describe_execution(executionArn=execution)
@@ -193,7 +195,7 @@ def wait_for_quiet(emulator: Emulator, timeout: float = 60.0) -> None:
             pending.pop(0)
         return True
 
-    context.current().wait_for_execution_ends(quiet, timeout=timeout, recheck=1.0)
+    context.current().wait_for_execution_ends(quiet, timeout=timeout, recheck=END_RECHECK_SECONDS)
 
 
 @pytest.fixture(scope="session")
