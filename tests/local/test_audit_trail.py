@@ -21,10 +21,15 @@ from click.testing import CliRunner, Result
 from sagepipe.cli import EXIT_NOT_VERIFIED, main
 from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git
-from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import assert_valid_record, read_s3_uri, run_through_events, wait_for_quiet
+from tests.local.conftest import (
+    assert_valid_record,
+    provision_for_test,
+    read_s3_uri,
+    run_through_events,
+    wait_for_quiet,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +75,9 @@ def trail(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Itera
     repository = work / "training-code"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
     emulator.reset()
-    pipeline = LocalPipeline(emulator, provision(emulator, repository=repository), repository, runs_dir=work / "runs")
+    pipeline = LocalPipeline(
+        emulator, provision_for_test(emulator, repository=repository), repository, runs_dir=work / "runs"
+    )
     data = pipeline_data(work)
     skipped, first = run_through_events(pipeline, commit=git(repository, "rev-parse", "HEAD"), data=data["first"])
     (second,) = run_through_events(pipeline, commit=None, data=data["second"])

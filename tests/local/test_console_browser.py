@@ -28,10 +28,9 @@ from sagepipe.console.server import ConsoleServer, serving
 from sagepipe.console.sources import StackRuns
 from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git
-from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import BuiltImage, put_image_of_head, run_through_events, wait_for_quiet
+from tests.local.conftest import BuiltImage, provision_for_test, put_image_of_head, run_through_events, wait_for_quiet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -75,7 +74,9 @@ def stack(
     repository = work / "training-code"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
     emulator.reset()
-    pipeline = LocalPipeline(emulator, provision(emulator, repository=repository), repository, runs_dir=work / "runs")
+    pipeline = LocalPipeline(
+        emulator, provision_for_test(emulator, repository=repository), repository, runs_dir=work / "runs"
+    )
     put_image_of_head(pipeline, built_images)  # the console is the subject, not the build
     from sagepipe.local.sample_data import write_breast_cancer_csv
 

@@ -46,14 +46,13 @@ from sagepipe import error_names
 from sagepipe.local.core.emulator import Emulator
 from sagepipe.local.git import git
 from sagepipe.local.process import poll_until
-from sagepipe.local.provisioner import provision
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.local.stepfunctions import faults
 from sagepipe.local.stepfunctions.faults import Fault, InjectedCall
 from sagepipe.template import PROJECT_ROOT
 from tests.local import fault_matrix_report
-from tests.local.conftest import BuiltImage, put_image_of_head, wait_for_quiet
+from tests.local.conftest import BuiltImage, provision_for_test, put_image_of_head, wait_for_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -154,8 +153,8 @@ retried: docs/error-names.md."""
 REJECT_EVERY_MODEL = json.dumps({"validation:roc_auc": {">": 1}})
 """The rejecting stack's GateThresholds: no ROC AUC exceeds 1, so every run that trains ends REJECTED."""
 WORSE = {"n_estimators": "1", "max_depth": "1", "learning_rate": "0.1"}
-"""Hyperparameters of a model worse than the seed's (one stump against the defaults' 200 trees): REJECTED while the
-seed's model is the champion."""
+"""Hyperparameters of a model worse than the seed's (one stump against the 25 trees of the tests' QUICK_MODEL):
+REJECTED while the seed's model is the champion."""
 JOB_STARTING = {"codebuild:startBuild", "sagemaker:createTrainingJob"}
 PRIMARY_FAILURE = Fault("aws-sdk:s3:copyObject", error="NoSuchKey", times=None, state="StageTrainingData")
 """How the failure route fails first, so that the failure branch runs."""
@@ -330,7 +329,7 @@ class Stacks:
         parameters = {"DataTriggerMode": "marker"} if kind == "marker" else {}
         if kind == "rejecting":
             parameters = {"GateThresholds": REJECT_EVERY_MODEL}
-        stack = provision(self.emulator, parameters=parameters, repository=repository)
+        stack = provision_for_test(self.emulator, parameters, repository=repository)
         pipeline = LocalPipeline(self.emulator, stack, repository, runs_dir=self.work / "runs")
         sqs = self.emulator.client("sqs")
         queue_url = sqs.create_queue(QueueName=f"matrix-{kind}")["QueueUrl"]

@@ -40,6 +40,7 @@ from tests.local.conftest import (
     BuiltImage,
     Notifications,
     assert_valid_record,
+    provision_for_test,
     put_image_of_head,
     run_through_events,
     wait_for_quiet,
@@ -440,7 +441,7 @@ def test_a_threshold_on_a_metric_the_run_lacks_fails_the_gate_with_that_reason(
     thresholds = json.dumps({"validation:precision": {">=": 0.5}})
     pipeline = LocalPipeline(
         emulator,
-        provision(emulator, parameters={"GateThresholds": thresholds}, repository=story.repository),
+        provision_for_test(emulator, {"GateThresholds": thresholds}, repository=story.repository),
         story.repository,
         runs_dir=tmp_path / "runs",
     )

@@ -34,13 +34,12 @@ import pytest
 from sagepipe.local.core import context
 from sagepipe.local.core.emulator import ACCOUNT_ID, REGION, Emulator
 from sagepipe.local.git import git
-from sagepipe.local.provisioner import provision
 from sagepipe.local.replay import invoke_webhook, sign, webhook_secret
 from sagepipe.local.runner import LocalPipeline, RunResult
 from sagepipe.local.s3.events import encode_key
 from sagepipe.local.sample_data import write_breast_cancer_csv
 from sagepipe.template import PROJECT_ROOT
-from tests.local.conftest import BuiltImage, put_image_of_head, wait_for_quiet
+from tests.local.conftest import BuiltImage, provision_for_test, put_image_of_head, wait_for_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -772,7 +771,7 @@ def catalogue(
     subprocess.run(["git", "clone", "--quiet", "--shared", str(PROJECT_ROOT), str(repository)], check=True, timeout=60)
     data = write_breast_cancer_csv(work / "breast-cancer.csv")
     emulator.reset()
-    stack = provision(emulator, repository=repository)
+    stack = provision_for_test(emulator, repository=repository)
     pipeline = LocalPipeline(emulator, stack, repository, runs_dir=work / "runs")
     put_image_of_head(pipeline, built_images)
     marker = pipeline.execution_marker()
