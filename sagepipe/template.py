@@ -138,7 +138,8 @@ PACKAGED_CODE_BUCKET = "sagepipe-packaged-code-placeholder"
 
 
 def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy with local CodeUri paths replaced by S3 locations, as `sam package` would upload them.
+    """A copy with local CodeUri (functions) and ContentUri (layers) paths replaced by S3 locations, as
+    `sam package` would upload them.
 
     The translator only accepts packaged code; the placeholder bucket never leaves this machine.
     """
@@ -149,10 +150,15 @@ def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
         for resource in packaged["Resources"].values()
         if resource.get("Type") == "AWS::Serverless::Function"
     ]
-    for properties in holders:
-        code_uri = properties.get("CodeUri")
-        if isinstance(code_uri, str) and not code_uri.startswith("s3://"):
-            properties["CodeUri"] = f"s3://{PACKAGED_CODE_BUCKET}/{code_uri.strip('/')}.zip"
+    layers = [
+        resource.get("Properties", {})
+        for resource in packaged["Resources"].values()
+        if resource.get("Type") == "AWS::Serverless::LayerVersion"
+    ]
+    for name, properties in [("CodeUri", holder) for holder in holders] + [("ContentUri", layer) for layer in layers]:
+        local_path = properties.get(name)
+        if isinstance(local_path, str) and not local_path.startswith("s3://"):
+            properties[name] = f"s3://{PACKAGED_CODE_BUCKET}/{local_path.strip('/')}.zip"
     return packaged
 
 

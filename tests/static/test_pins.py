@@ -30,7 +30,7 @@ def test_moto_is_pinned_exactly_to_the_version_the_adapters_were_written_for() -
 
 @pytest.mark.parametrize(
     "requirements",
-    ["container/requirements.txt", "container/requirements-test.txt", "functions/requirements.txt"],
+    ["container/requirements.txt", "container/requirements-test.txt", "functions/dependencies/requirements.txt"],
 )
 def test_runtime_pins_are_the_development_environment_pins(requirements: str) -> None:
     """Local builds install container requirements with no index: they must already be in the venv, at the

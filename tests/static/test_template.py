@@ -361,3 +361,31 @@ def test_the_staging_function_may_copy_in_parts_into_run_inputs_only() -> None:
     assert on_artifacts == {"s3:PutObject", "s3:AbortMultipartUpload"}, "the staging function writes run inputs only"
     kms = {action for actions in granted.values() for action in actions if action.startswith("kms:")}
     assert kms == {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_the_functions_third_party_packages_are_one_layer_that_every_function_uses() -> None:
+    """Given the template, then the functions' CodeUri holds no requirements.txt (sam build would install it into
+    every function's build definition, one per distinct Metadata), the dependencies layer is built by sam build
+    for the functions' runtime and architecture, and every translated function lists that layer."""
+    template = load_template()
+    function_globals = template["Globals"]["Function"]
+    assert not (PROJECT_ROOT / function_globals["CodeUri"] / "requirements.txt").exists()
+
+    layer = template["Resources"]["FunctionDependencies"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert (PROJECT_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
+    assert layer["Metadata"]["BuildMethod"] == function_globals["Runtime"]
+    assert [layer["Metadata"]["BuildArchitecture"]] == function_globals["Architectures"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [function_globals["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == function_globals["Architectures"]
+
+    translated = _translated(all_features=True)
+    (layer_id,) = [
+        name for name, item in translated["Resources"].items() if item["Type"] == "AWS::Lambda::LayerVersion"
+    ]
+    functions = {
+        name: item for name, item in translated["Resources"].items() if item["Type"] == "AWS::Lambda::Function"
+    }
+    assert functions
+    for name, function in functions.items():
+        assert function["Properties"].get("Layers") == [{"Ref": layer_id}], name

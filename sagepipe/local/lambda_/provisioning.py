@@ -40,6 +40,7 @@ def function(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedRes
         MemorySize=int(props.get("MemorySize", 128)),
         Environment={"Variables": environment},
         Architectures=props.get("Architectures", ["x86_64"]),
+        Layers=[str(layer) for layer in props.get("Layers", [])],
     )
     if props.get("ReservedConcurrentExecutions") not in {None, ""}:
         # As CloudFormation does: the account's GetAccountSettings then counts it (no throttling locally).
@@ -74,4 +75,21 @@ def url(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource
     )
 
 
-HANDLERS = {"AWS::Lambda::Function": function, "AWS::Lambda::Url": url}
+def layer_version(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedResource:
+    """A layer version, published with a placeholder archive: the local runtime runs the handlers on this project's
+    virtual environment, which holds the layer's requirements (requirements/dev.in includes them; tests/static/
+    test_pins.py checks the pins). Its Ref is the version's ARN, as CloudFormation's ("AWS::Lambda::LayerVersion",
+    CloudFormation template reference), which the functions' Layers name."""
+    request: dict[str, Any] = {
+        "LayerName": props["LayerName"],
+        "Content": {"ZipFile": _zip_placeholder()},
+        "CompatibleRuntimes": props.get("CompatibleRuntimes", []),
+        "CompatibleArchitectures": props.get("CompatibleArchitectures", []),
+    }
+    if "Description" in props:
+        request["Description"] = props["Description"]
+    response = p.client("lambda").publish_layer_version(**request)
+    return ProvisionedResource(logical_id, "AWS::Lambda::LayerVersion", response["LayerVersionArn"])
+
+
+HANDLERS = {"AWS::Lambda::Function": function, "AWS::Lambda::Url": url, "AWS::Lambda::LayerVersion": layer_version}
