@@ -20,13 +20,16 @@ The server's bin/python (a script of the interpreter's, run in isolated mode wit
 with the arguments `<socket> <interpreter> <executable> <start-up> [python arguments]`. <executable> is the
 launcher's own path when the program's sys.executable is to be the launcher (the local build: what its programs
 start with sys.executable starts warm too), or empty (the program's sys.executable is the server's interpreter);
-<start-up> is the server's start-up variables, as JSON: a command whose own differ runs cold. It uses the standard
-library only: a start costs about 20 ms, not an import of the program's dependencies.
+<start-up> is the server's start-up variables, as JSON: a command whose own differ runs forked from a sibling server
+the server starts with those variables (the container tests' `PYTHONHASHSEED=1` and `=2` trainings, in every
+build), or cold until that sibling is ready. It uses the standard library only: a start costs about 20 ms, not an
+import of the program's dependencies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import select
@@ -111,12 +114,34 @@ def run_warm(socket_path: str, job: dict[str, object]) -> int | None:
     return int(json.loads(message)["exit"]) if message else -signal.SIGKILL
 
 
+def sibling_socket(socket_path: str, startup: list[list[str]]) -> str:
+    """Where the sibling server for these start-up variables listens: beside the server's own socket."""
+    digest = hashlib.sha256(json.dumps(startup).encode()).hexdigest()[:16]
+    return os.path.join(os.path.dirname(socket_path), f"jobs-{digest}.sock")  # noqa: PTH118, PTH120 - start-up time
+
+
+def ask_for_sibling(socket_path: str, sibling: str, startup: list[list[str]]) -> None:
+    """Ask the server to start, in the background, a sibling server with these start-up variables (no reply)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+        connection.connect(socket_path)
+        connection.send(json.dumps({"sibling": sibling, "startup": startup}).encode())
+
+
 def main(argv: list[str]) -> int:
     socket_path, interpreter, executable, server_startup, *arguments = argv
     startup = sorted([name, value] for name, value in os.environ.items() if read_at_start(name))
-    # A command whose start-up variables are not the server's (a locale, TZ, a PYTHON* option) runs cold.
-    job = job_request(arguments, executable) if startup == json.loads(server_startup) else None
-    status = run_warm(socket_path, job) if job is not None else None
+    job = job_request(arguments, executable)
+    status = None
+    if job is not None and startup == json.loads(server_startup):
+        status = run_warm(socket_path, job)
+    elif job is not None:
+        # Start-up variables not the server's (a locale, TZ, a PYTHON* option such as PYTHONHASHSEED): the job runs
+        # forked from the sibling server that started with them, once there is one; until then it runs cold, and
+        # the first such command has the server start that sibling.
+        sibling = sibling_socket(socket_path, startup)
+        status = run_warm(sibling, job)
+        if status is None:
+            ask_for_sibling(socket_path, sibling, startup)
     if status is None:
         os.execv(interpreter, [interpreter, *arguments])  # noqa: S606 - the very command line it was given
     if status < 0:

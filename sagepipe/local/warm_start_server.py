@@ -23,8 +23,12 @@ The protocol (one SOCK_SEQPACKET connection per job, so each message arrives who
     reply     {"pid": <the job's pid>} once the job leads a session of its own, so that its group can be signalled
     reply     {"exit": <status>} once it has exited, as subprocess reports it (negative: the signal that ended it);
               whatever it left running in its group is killed first, before its group id can be reused
-The server ends, with every job it runs, when its standard input reaches end of file: the runtime that started it
-has closed it, or has died.
+    sibling   {"sibling": <socket path>, "startup": [[name, value], ...]} with no file descriptors and no reply: start,
+              in the background, a server like this one (the same preloads) whose start-up variables are those,
+              listening at that path in this server's directory (warm_python.py asks, for a command whose
+              start-up variables are not this server's; at most SIBLINGS_LIMIT of them)
+The server ends, with every job it runs and its siblings, when its standard input reaches end of file: the runtime
+that started it has closed it, or has died.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import runpy
 import select
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -48,6 +53,10 @@ from typing import Any
 
 REQUEST_LIMIT_BYTES = 1 << 20
 """A request's JSON: the job's environment is the largest part (SageMaker allows 100 variables of 512 characters)."""
+
+SIBLINGS_LIMIT = 4
+"""Sibling servers, at most: each holds what this one has imported. A fifth start-up environment runs cold."""
+SIBLING_STOP_SECONDS = 10.0
 
 NOT_PRELOADED = frozenset({"sagemaker_training", "gethostname", "__main__", "__mp_main__"})
 """Top-level modules a job imports itself: the toolkit (which reads SAGEMAKER_BASE_DIR on import) and its C
@@ -230,8 +239,73 @@ def search_path(front: list[str], pythonpath: str, installation: list[str]) -> l
     return [*front, *path, *(entry for entry in installation if entry not in path)]
 
 
+class Siblings:
+    """The sibling servers this one started, by socket path: the same script and preloads, other start-up variables."""
+
+    def __init__(self, entry_point: str, arguments: list[str], directory: str) -> None:
+        self.entry_point = entry_point
+        self.arguments = arguments
+        """This server's own command line after the socket path (entry point excepted): programs and --import=."""
+        self.directory = directory
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, request: dict[str, Any]) -> None:
+        """Start the sibling a request asks for, unless it is started already, or is not one this server may start."""
+        path, startup = request.get("sibling"), request.get("startup")
+        if (
+            not isinstance(path, str)
+            or str(Path(path).parent) != self.directory
+            or path in self.processes
+            or len(self.processes) >= SIBLINGS_LIMIT
+            or not isinstance(startup, list)
+            or not all(
+                isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+                for pair in startup
+            )
+        ):
+            return
+        # This server's environment is PATH, HOME and its start-up variables (warm_start._start_server): the
+        # sibling's is the same PATH and HOME with its own.
+        environment = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ} | dict(startup)
+        # This very script, with this server's arguments but the socket.
+        self.processes[path] = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), self.entry_point, path, *self.arguments],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def descriptors(self) -> list[int]:
+        """The write ends of the siblings' standard input, which no job may hold open."""
+        return [process.stdin.fileno() for process in self.processes.values() if process.stdin is not None]
+
+    def stop(self) -> None:
+        """End every sibling as this server ends: their standard input reaches end of file."""
+        for process in self.processes.values():
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=SIBLING_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def serve(entry_point: str, socket_path: str, programs: list[str], modules: list[str]) -> None:
     """Accept job requests until standard input closes; fork each job, report its pid and its exit."""
+    siblings = Siblings(
+        entry_point, [*programs, *(f"--import={module}" for module in modules)], str(Path(socket_path).parent)
+    )
+    try:
+        _serve(entry_point, socket_path, programs, modules, siblings)
+    finally:
+        siblings.stop()
+
+
+def _serve(entry_point: str, socket_path: str, programs: list[str], modules: list[str], siblings: Siblings) -> None:
     preload(entry_point, programs, modules)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(socket_path)
@@ -257,7 +331,7 @@ def serve(entry_point: str, socket_path: str, programs: list[str], modules: list
             return
         if listener.fileno() in ready:
             connection, _ = listener.accept()
-            start(connection, listener, jobs, watches)
+            start(connection, listener, jobs, watches, siblings)
         for pidfd in ready & watches.keys():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(watches.pop(pidfd), signal.SIGKILL)
@@ -291,9 +365,15 @@ def start(
     listener: socket.socket,
     jobs: dict[int, tuple[socket.socket, int]],
     watches: dict[int, int],
+    siblings: Siblings,
 ) -> None:
-    """Fork one job from a request on `connection`."""
+    """Fork one job from a request on `connection` (or start the sibling server it asks for)."""
     message, streams, _, _ = socket.recv_fds(connection, REQUEST_LIMIT_BYTES, 3)
+    if not streams and message:
+        with contextlib.suppress(ValueError):
+            siblings.start(json.loads(message))
+        connection.close()
+        return
     if len(streams) != 3 or not message:
         connection.close()
         for fd in streams:
@@ -306,7 +386,14 @@ def start(
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(ready_read)
-        inherited = [listener.detach(), connection.detach(), sys.stdin.fileno(), *jobs, *watches]
+        inherited = [
+            listener.detach(),
+            connection.detach(),
+            sys.stdin.fileno(),
+            *jobs,
+            *watches,
+            *siblings.descriptors(),
+        ]
         for other, _ in jobs.values():
             inherited.append(other.detach())
         run_job(request, streams, ready_write, inherited)

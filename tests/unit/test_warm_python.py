@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from sagepipe.local.process import poll_until
 from sagepipe.local.warm_start import WarmStarts, programs_imports
 
 RUN_SECONDS = 60.0
@@ -217,3 +218,49 @@ def test_a_launcher_gone_before_its_reply_leaves_the_server_serving(tmp_path: Pa
     warm = run(warm_python / "python", "-m", "executable_probe", cwd=tmp_path)
 
     assert (warm.returncode, warm.stdout) == (0, f"{warm_python / 'python'}\n")
+
+
+SEED_PROBE = "import json, sys\nprint(json.dumps([sys.executable, 'sqlite3' in sys.modules, hash('sagepipe')]))\n"
+"""Whether it runs warm (its sys.executable, and what its server imported), and its string hashing."""
+
+
+def test_a_command_whose_start_up_variables_differ_runs_warm_from_a_sibling_server_once_it_is_ready(
+    tmp_path: Path, warm_python: Path
+) -> None:
+    """Given a warm `python` whose server has no PYTHONHASHSEED, when a script runs with PYTHONHASHSEED=3 (as the
+    container tests' trainings in fresh processes run, in every build), then the first run is cold and has the
+    server start a sibling server with that seed; once the sibling listens, the same command runs forked from it:
+    its sys.executable is the warm `python`, what the server imported is there, and its strings hash as a fresh
+    interpreter's with that seed do."""
+    # Given
+    (tmp_path / "seed_probe.py").write_text(SEED_PROBE, encoding="utf-8")
+    environment = {**ENVIRONMENT, "PYTHONHASHSEED": "3"}
+    fresh = subprocess.run(
+        [sys.executable, "seed_probe.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, check=True
+    )
+
+    def probe() -> list[object]:
+        ran = subprocess.run(
+            [str(warm_python / "python"), "seed_probe.py"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=RUN_SECONDS,
+            check=True,
+        )
+        result: list[object] = json.loads(ran.stdout)
+        return result
+
+    # When: the first run
+    first = probe()
+
+    # Then it ran cold, as a fresh interpreter
+    assert first == json.loads(fresh.stdout)
+    # When the sibling it asked for serves (each try until then runs cold), and the command runs again
+    assert poll_until(lambda: probe()[0] == str(warm_python / "python"), timeout=RUN_SECONDS), "no sibling served"
+    second = probe()
+    # Then it ran warm, from the sibling, with the seed's hashing
+    executable, preloaded, hashed = second
+    assert (executable, preloaded) == (str(warm_python / "python"), True)
+    assert hashed == json.loads(fresh.stdout)[2]
