@@ -37,9 +37,14 @@ import signal
 import socket
 import sys
 
-STARTUP_VARIABLES = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "TZ"})
+STARTUP_VARIABLES = frozenset(
+    {"LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+)
 """Besides PYTHON*, what a Python interpreter reads once, at start-up: the locale (hence its streams' encoding), and
-the time zone (the time module calls tzset() when it is imported; the local build sets TZ)."""
+the time zone (the time module calls tzset() when it is imported; the local build sets TZ); and what the native
+libraries a server preloads read once, when they are loaded: the thread counts of OpenMP (scikit-learn's; the GNU
+libgomp manual, "Environment Variables") and of numpy's BLAS (OpenBLAS's and MKL's). The container tests train in
+fresh processes with OMP_NUM_THREADS=1 and =2 to show the model does not depend on it."""
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 REPLY_SECONDS = 10.0
 
