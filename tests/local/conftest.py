@@ -225,18 +225,25 @@ class Notifications:
     queue_url: str
 
     def received(self, expected: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The notifications in the queue: at least `expected` (waited for, for at most `timeout` seconds), then
+        every other one already there. Called once the runs that notify have ended: the emulator's SNS delivers to
+        the SQS subscriber inside the Publish call, so a notification more than expected is in the queue by then,
+        and is returned for the test to see (a test that asked for more than its runs send waited out `timeout`)."""
         sqs = self.pipeline.emulator.client("sqs")
         messages: list[dict[str, Any]] = []
 
-        def enough() -> bool:
-            # The long poll (WaitTimeSeconds) is the wait: no pause is needed between receives.
-            response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        def receive(wait_seconds: int) -> int:
+            response = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            )
             for message in response.get("Messages", []):
                 messages.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            return len(messages) >= expected
+            return len(response.get("Messages", []))
 
-        poll_until(enough, timeout=timeout, interval=0)
+        # The long poll (WaitTimeSeconds) is the wait: no pause is needed between receives.
+        poll_until(lambda: receive(1) >= 0 and len(messages) >= expected, timeout=timeout, interval=0)
+        poll_until(lambda: receive(0) == 0, timeout=timeout, interval=0)
         return messages
 
 

@@ -245,7 +245,9 @@ def test_training_code_that_raises_fails_the_run_with_its_reason_and_a_notificat
     assert record["failed_stage"] == "Train"
     assert "the feature store is unreachable" in record["failure_reason"]
     assert record["training_job_name"]
-    messages = notifications.received(expected=3)
+    # The push's SKIPPED, then this run's failure, and nothing more
+    messages = notifications.received(expected=2)
+    assert sorted(m["MessageAttributes"]["status"]["Value"] for m in messages) == ["FAILED", "SKIPPED"]
     failures = [m for m in messages if m["MessageAttributes"]["status"]["Value"] == "FAILED"]
     assert len(failures) == 1
     assert failures[0]["Subject"].startswith("[sagepipe dev] FAILED")
@@ -273,7 +275,10 @@ def test_a_failing_build_step_fails_the_run_at_the_build(
         repositoryName=pipeline.stack.ref("TrainingImageRepository")
     )
     assert images["imageDetails"] == []
-    failures = [m for m in notifications.received(expected=3) if m["MessageAttributes"]["status"]["Value"] == "FAILED"]
+    # The push's SKIPPED, then this run's failure, and nothing more
+    messages = notifications.received(expected=2)
+    assert sorted(m["MessageAttributes"]["status"]["Value"] for m in messages) == ["FAILED", "SKIPPED"]
+    failures = [m for m in messages if m["MessageAttributes"]["status"]["Value"] == "FAILED"]
     assert len(failures) == 1
     assert "BuildImage" in failures[0]["Subject"]
 
@@ -298,6 +303,9 @@ def test_a_run_longer_than_its_max_runtime_is_stopped_recorded_and_notified(
     assert run.record
     assert run.record["status"] == "STOPPED"
     assert run.record["failed_stage"] == "Train"
-    stopped = [m for m in notifications.received(expected=3) if m["MessageAttributes"]["status"]["Value"] == "STOPPED"]
+    # The push's SKIPPED, then this run's stop, and nothing more
+    messages = notifications.received(expected=2)
+    assert sorted(m["MessageAttributes"]["status"]["Value"] for m in messages) == ["SKIPPED", "STOPPED"]
+    stopped = [m for m in messages if m["MessageAttributes"]["status"]["Value"] == "STOPPED"]
     assert len(stopped) == 1
     assert "Training logs:" in stopped[0]["Message"]
