@@ -242,7 +242,11 @@ class Notifications:
             return len(response.get("Messages", []))
 
         # The long poll (WaitTimeSeconds) is the wait: no pause is needed between receives.
-        poll_until(lambda: receive(1) >= 0 and len(messages) >= expected, timeout=timeout, interval=0)
+        poll_until(
+            lambda: len(messages) >= expected or (receive(1) >= 0 and len(messages) >= expected),
+            timeout=timeout,
+            interval=0,
+        )
         poll_until(lambda: receive(0) == 0, timeout=timeout, interval=0)
         return messages
 

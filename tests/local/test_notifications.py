@@ -74,7 +74,7 @@ def test_a_success_notification_names_the_commit_data_image_metrics_model_and_li
         "run_id": run.run_id,
         "ledger": "sealed",
     }
-    assert on_call.received(expected=1, timeout=1.0) == [], "a failures-only subscriber got a success"
+    assert on_call.received(expected=0) == [], "a failures-only subscriber got a success"
 
 
 @pytest.mark.usefixtures("image_of_head")  # the build is not the subject
