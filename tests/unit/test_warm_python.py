@@ -59,11 +59,13 @@ def warm_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         starts.close()
 
 
-def run(python: Path | str, *arguments: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(
+    python: Path | str, *arguments: str, cwd: Path, stdin: str = "", env: dict[str, str] = ENVIRONMENT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), *arguments],
         cwd=cwd,
-        env=ENVIRONMENT,
+        env=env,
         input=stdin,
         capture_output=True,
         text=True,
@@ -235,20 +237,11 @@ def test_a_command_whose_start_up_variables_differ_runs_warm_from_a_sibling_serv
     # Given
     (tmp_path / "seed_probe.py").write_text(SEED_PROBE, encoding="utf-8")
     environment = {**ENVIRONMENT, "PYTHONHASHSEED": "3"}
-    fresh = subprocess.run(
-        [sys.executable, "seed_probe.py"], cwd=tmp_path, env=environment, capture_output=True, text=True, check=True
-    )
+    fresh = run(sys.executable, "seed_probe.py", cwd=tmp_path, env=environment)
 
     def probe() -> list[object]:
-        ran = subprocess.run(
-            [str(warm_python / "python"), "seed_probe.py"],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=RUN_SECONDS,
-            check=True,
-        )
+        ran = run(warm_python / "python", "seed_probe.py", cwd=tmp_path, env=environment)
+        assert ran.returncode == 0, ran.stderr
         result: list[object] = json.loads(ran.stdout)
         return result
 
