@@ -33,6 +33,7 @@ ADAPTER_MODULES: Final = (
     "sagepipe.local.core.jsonpath_cache",
     "sagepipe.local.stepfunctions.jsonata",
     "sagepipe.local.stepfunctions.program_cache",
+    "sagepipe.local.stepfunctions.value_copies",
     "sagepipe.local.stepfunctions.execution_slots",
     "sagepipe.local.stepfunctions.aws_sdk",
     "sagepipe.local.stepfunctions.service_tasks",

@@ -11,6 +11,7 @@ emulator in the same process has installed the adapters.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
@@ -77,6 +78,7 @@ from sagepipe.local.stepfunctions import (
     service_tasks,
     task_clients,
     task_timeouts,
+    value_copies,
 )
 from sagepipe.local.stepfunctions import sync_task as _sync_task
 from sagepipe.template import PROJECT_ROOT
@@ -464,6 +466,23 @@ def test_moto_input_transformer_needs_ingestion_time_and_returns_parsed_json() -
         EventTemplateParser.parse(
             input_template=transformer["InputTemplate"], input_paths_map={}, event=without_ingestion_time
         )
+
+
+@pytest.mark.parametrize("module_name", value_copies.COPYING_MODULES)
+def test_the_engine_modules_whose_copy_is_replaced_take_only_deepcopy_from_it(module_name: str) -> None:
+    """Given an engine module value_copies gives its own `copy`, then the module imports `copy` as a module and
+    uses nothing from it but `copy.deepcopy` (nothing from `from copy import ...`, which the replacement would
+    miss), so every copy it makes goes through json_deepcopy."""
+    source = inspect.getsource(_module(module_name))
+    tree = ast.parse(source)
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "copy"
+    }
+    assert used == {"deepcopy"}, f"{module_name} uses copy.{sorted(used)}; re-check sagepipe's value_copies"
+    from_copy = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "copy"]
+    assert not from_copy, f"{module_name} imports from copy directly; value_copies' replacement would miss it"
 
 
 def test_moto_parser_backend_start_execution_returns_the_execution() -> None:

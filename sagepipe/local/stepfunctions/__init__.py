@@ -7,8 +7,8 @@ AWS
 Locally
     moto's engine (its port of LocalStack's interpreter) runs the same definition file. The modules here
     patch it: jsonata (the evaluator moto ships stubbed out), aws_sdk (AWS's casing and error names),
-    service_errors and task_timeouts (the names optimised integrations fail with), program_cache and
-    task_clients (speed), execution_slots (executions evaluated a few at a time, so that a storm's
+    service_errors and task_timeouts (the names optimised integrations fail with), program_cache,
+    value_copies and task_clients (speed), execution_slots (executions evaluated a few at a time, so that a storm's
     deliveries are not slowed by its executions), service_tasks (routes the integrations other packages run
     themselves to their task classes), sync_task (what such `.sync` tasks share), provisioning (the state
     machine from its DefinitionUri). For tests only: faults, fault_injection and local_clock (fail or hang an
@@ -38,9 +38,10 @@ def install(local_tasks: Mapping[str, TaskFactory]) -> None:
         service_tasks,
         task_clients,
         task_timeouts,
+        value_copies,
     )
 
-    for adapter in (jsonata, program_cache, execution_slots, aws_sdk):
+    for adapter in (jsonata, program_cache, value_copies, execution_slots, aws_sdk):
         adapter.install()
     service_tasks.install(local_tasks)
     for adapter in (task_clients, task_timeouts, service_errors, local_clock, fault_injection):
