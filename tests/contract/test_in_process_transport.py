@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.useragent import UserAgentString
 
 from sagepipe.local.core.in_process import MOTO_INTERNALS, InProcessTransport, served_application
 from sagepipe.local.core.moto_internals import Internal
@@ -166,3 +167,42 @@ def test_other_endpoints_are_sent_as_usual(server: Any) -> None:
     assert transport.serves(_endpoint(server))
     assert not transport.serves(f"{_endpoint(server)}0/bucket")
     assert not transport.serves("https://s3.us-east-1.amazonaws.com/bucket")
+
+
+def test_a_served_client_sends_the_user_agent_botocore_builds_and_builds_it_once(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a client the transport serves and a plain twin, when both list tables (once with a paginator, which
+    adds its feature id to the call's User-Agent) and the served one is asked again, then each call of the served
+    client carries the header the twin's carries for the same call, and botocore built each distinct header for
+    it once."""
+    # Given
+    over_http, in_process, answers = _clients(server, "dynamodb")
+    sent: dict[str, list[str]] = {"in_process": [], "over_http": []}
+    for name, client in (("in_process", in_process), ("over_http", over_http)):
+        client.meta.events.register_first(
+            "before-send", lambda request, name=name, **_: sent[name].append(request.headers["User-Agent"])
+        )
+    built: list[str] = []
+    build = UserAgentString.to_string
+
+    def counted(self: UserAgentString) -> str:
+        built.append(type(self).__name__)
+        return build(self)
+
+    monkeypatch.setattr(UserAgentString, "to_string", counted)
+
+    # When
+    for client in (in_process, over_http):
+        client.list_tables()
+        client.get_paginator("list_tables").paginate().build_full_result()
+    in_process.list_tables()
+    in_process.get_paginator("list_tables").paginate().build_full_result()
+
+    # Then
+    assert answers, "the transport never answered: the client went over HTTP"
+    assert sent["in_process"][:2] == sent["over_http"]
+    assert sent["in_process"][2:] == sent["over_http"]
+    assert sent["in_process"][0] != sent["in_process"][1], "the paginator's feature id is in its call's header"
+    twin_builds = 4  # botocore builds each call's header twice (the request dict, then request-created)
+    assert len(built) == twin_builds + 2, "the served client built each of its two headers once"
