@@ -11,12 +11,14 @@ The gap
     of it called from the engine's modules patched here.
 
 What this adapter does
-    Gives those modules a `copy` whose `deepcopy` copies JSON values itself (`dict` with string keys, `list`,
-    `str`, `int`, `float`, `bool`, None: what ASL passes between states, Amazon States Language specification,
-    "Paths") and hands any other object (the engine's own objects, a `tuple`, a subclass of `dict`) to
-    `copy.deepcopy`, so that each copy is as independent of its source as deepcopy's. The one difference is
-    aliasing inside a value: deepcopy keeps two references to one list as two references to one copy; here each
-    becomes a copy of its own. JSON has no references, and nothing in the engine writes through an alias.
+    Gives those modules a `copy` whose `deepcopy` copies JSON values itself (`dict`, `list`, `str`, `int`,
+    `float`, `bool`, None; a dict's keys are kept as they are, and JSON's are strings) and hands any other object
+    (the engine's own objects, a `tuple`, a subclass of `dict`) to `copy.deepcopy`, so that each copy is as
+    independent of its source as deepcopy's. The data states pass to each other is JSON (Amazon States Language
+    specification, "Data"). The one difference is aliasing inside a value: where one list is reached by two paths
+    (a JSONata template that names the same value twice), deepcopy's copy keeps both paths on one copy, so a later
+    write under one (a ResultPath) would show under the other; here each path gets a copy of its own, as in the
+    JSON text AWS passes.
 
 How it differs from AWS
     It does not: states still receive values that no other state can change.
