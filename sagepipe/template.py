@@ -137,6 +137,10 @@ def inline_definitions(template: Mapping[str, Any], root: Path = PROJECT_ROOT) -
 PACKAGED_CODE_BUCKET = "sagepipe-packaged-code-placeholder"
 
 
+LOCAL_CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+"""The property that names a resource's local code, which `sam package` uploads, by SAM resource type."""
+
+
 def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
     """A copy with local CodeUri (functions) and ContentUri (layers) paths replaced by S3 locations, as
     `sam package` would upload them.
@@ -144,18 +148,13 @@ def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
     The translator only accepts packaged code; the placeholder bucket never leaves this machine.
     """
     packaged = copy.deepcopy(dict(template))
-    holders = [packaged.get("Globals", {}).get("Function", {})]
+    holders = [("CodeUri", packaged.get("Globals", {}).get("Function", {}))]
     holders += [
-        resource.get("Properties", {})
+        (LOCAL_CODE_PROPERTIES[resource["Type"]], resource.get("Properties", {}))
         for resource in packaged["Resources"].values()
-        if resource.get("Type") == "AWS::Serverless::Function"
+        if resource.get("Type") in LOCAL_CODE_PROPERTIES
     ]
-    layers = [
-        resource.get("Properties", {})
-        for resource in packaged["Resources"].values()
-        if resource.get("Type") == "AWS::Serverless::LayerVersion"
-    ]
-    for name, properties in [("CodeUri", holder) for holder in holders] + [("ContentUri", layer) for layer in layers]:
+    for name, properties in holders:
         local_path = properties.get(name)
         if isinstance(local_path, str) and not local_path.startswith("s3://"):
             properties[name] = f"s3://{PACKAGED_CODE_BUCKET}/{local_path.strip('/')}.zip"
