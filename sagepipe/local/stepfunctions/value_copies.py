@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+from types import SimpleNamespace
 from typing import Any, Final
 
 from sagepipe.local.core.moto_internals import Internal, check_all, replace_attribute
@@ -69,17 +70,9 @@ def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
-class _EngineCopy:
-    """What the patched modules see as `copy`: this `deepcopy`, and the standard module for anything else."""
-
-    deepcopy = staticmethod(json_deepcopy)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-
 def install() -> None:
     check_all(ADAPTER, MOTO_INTERNALS)
-    engine_copy = _EngineCopy()
+    # What the modules see as `copy`: deepcopy is all they take from it (tests/contract checks their source).
+    engine_copy = SimpleNamespace(deepcopy=json_deepcopy)
     for module in COPYING_MODULES:
         replace_attribute(importlib.import_module(module), "copy", engine_copy)
