@@ -940,3 +940,86 @@ def test_the_handler_sees_its_environment_only_while_it_runs(runtime: RuntimeCon
         "LAMBDA_TASK_ROOT": str(function.code_dir),
     }
     assert "DATA_BUCKET_NAME" not in os.environ
+
+
+def _reports(runtime: RuntimeContext, spec: FunctionSpec) -> list[str]:
+    log = (runtime.logs_dir / "lambda" / f"{spec.name}.log").read_text(encoding="utf-8")
+    return [line for line in log.splitlines() if line.startswith("REPORT ")]
+
+
+def test_a_deployed_function_starts_cold_at_its_first_invocation_only(
+    runtime: RuntimeContext, function: FunctionSpec
+) -> None:
+    """Given a function deployed again after it ran (its module imported), when it is deployed, then its module is
+    forgotten and not imported again until it is invoked; when it is invoked twice, then only the first REPORT line
+    carries an Init Duration (the cold start), and both answer."""
+    # Given
+    module = function.handler.rsplit(".", 1)[0]
+    lambda_runtime.local_functions().functions[function.name] = function
+    assert lambda_runtime.invoke_function(function, {"name": "before"})[1] is None
+    assert module in sys.modules
+
+    # When
+    lambda_runtime.deploy(function)
+
+    # Then
+    assert module not in sys.modules
+    first = lambda_runtime.invoke_function(function, {"name": "first"})
+    second = lambda_runtime.invoke_function(function, {"name": "second"})
+    assert [json.loads(payload)["hello"] for payload, _ in (first, second)] == ["first", "second"]
+    *_, cold, warm = _reports(runtime, function)
+    assert re.search(r"\tInit Duration: \d+\.\d\d ms$", cold), cold
+    assert "Init Duration" not in warm, warm
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(
+            "import no_such_module_anywhere\n",
+            (
+                "Runtime.ImportModuleError",
+                "Unable to import module 'broken': No module named 'no_such_module_anywhere'",
+            ),
+            id="import-error",
+        ),
+        pytest.param(
+            "def handle(event, context)\n",
+            ("Runtime.UserCodeSyntaxError", "Syntax error in module 'broken': "),
+            id="syntax",
+        ),
+        pytest.param(
+            "def other(event, context):\n    return 1\n",
+            ("Runtime.HandlerNotFound", "Handler 'handle' missing on module 'broken'"),
+            id="no-handler",
+        ),
+        pytest.param("raise RuntimeError('no settings')\n", ("RuntimeError", "no settings"), id="init-raises"),
+    ],
+)
+def test_a_handler_that_cannot_be_loaded_fails_each_invocation_as_the_python_runtime_reports_it(
+    runtime: RuntimeContext, function: FunctionSpec, tmp_path: Path, source: str, expected: tuple[str, str]
+) -> None:
+    """Given a function whose module cannot be imported, or lacks its handler, when it is invoked twice, then each
+    invocation is an Unhandled error with the Python runtime's type and message (its Init is tried again, and each
+    REPORT line carries the Init Duration)."""
+    # Given
+    code_dir = tmp_path / f"broken-{uuid.uuid4().hex}"
+    code_dir.mkdir()
+    (code_dir / "broken.py").write_text(source, encoding="utf-8")
+    broken = dataclasses.replace(function, code_dir=code_dir, handler="broken.handle")
+    try:
+        # When
+        outcomes = [lambda_runtime.invoke_function(broken, {}) for _ in range(2)]
+    finally:
+        sys.modules.pop("broken", None)
+        sys.path.remove(str(code_dir))
+
+    # Then
+    error_type, message = expected
+    for payload, error in outcomes:
+        body = json.loads(payload)
+        assert (error, body["errorType"]) == ("Unhandled", error_type), body
+        assert body["errorMessage"].startswith(message), body
+    reports = _reports(runtime, broken)
+    assert len(reports) == 2
+    assert all("Init Duration" in line for line in reports)

@@ -57,7 +57,7 @@ def function(p: Stack, logical_id: str, props: dict[str, Any]) -> ProvisionedRes
         memory_mb=int(props.get("MemorySize", 128)),
     )
     runtime.local_functions().functions[name] = spec
-    runtime.warm(spec)
+    runtime.deploy(spec)
     return ProvisionedResource(logical_id, "AWS::Lambda::Function", name, {"Arn": response["FunctionArn"]})
 
 

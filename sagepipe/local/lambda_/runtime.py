@@ -20,8 +20,11 @@ What this adapter does
 How it differs from AWS
     One process, one invocation at a time (os.environ, sys.stdout and boto3's default session are process-wide),
     no memory limit, and a timed-out handler's thread is abandoned rather than killed. Module state persists
-    between invocations like a warm execution environment; `warm()` is the cold start, done once when the stack
-    is provisioned.
+    between invocations like a warm execution environment. `deploy()` (at provisioning) makes a function's next
+    environment a new one; its cold start (the Init phase: importing the handler) runs at its first invocation,
+    as on AWS, whose REPORT line then carries an Init Duration (Lambda developer guide, "Understand the Lambda
+    execution environment lifecycle"). A stack's functions share one CodeUri, so a provisioning no longer
+    imports nine handlers of which the next deploy forgot eight, and a run imports only the ones it invokes.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ class _FunctionLog(io.TextIOBase):
     `common` package (and the service name, hence the stdlib logger): a handler created while one function
     warmed up serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
     the current function's file sends every line to the function that wrote it. A new runtime (or a reset) has a
-    new stream: provisioning warms every function up again, so their loggers bind to it.
+    new stream: provisioning deploys every function again, and their cold starts create loggers bound to it.
     """
 
     def __init__(self) -> None:
@@ -140,6 +143,8 @@ class LocalFunctions:
     """The runtime's functions (the provisioner registers each one) and the stream their output goes to."""
 
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    initialised: set[str] = field(default_factory=set)
+    """The functions whose cold start (their handler's import) has run since they were last deployed."""
     log: _FunctionLog = field(default_factory=_FunctionLog)
     session: boto3.Session | None = None
     """boto3's default session while a handler runs (made on first use): its clients' requests for the emulator
@@ -242,21 +247,47 @@ def _forget_logging(spec: FunctionSpec) -> None:
             delattr(logger, attribute)
 
 
-def warm(spec: FunctionSpec) -> None:
-    """The cold start of a (re)deployed function: import its handler fresh, under its environment."""
+def deploy(spec: FunctionSpec) -> None:
+    """A (re)deployed function: its next invocation gets a new execution environment, with no module state or
+    logging configuration of the old one. Every function sharing its code directory loses its modules too."""
     _forget_modules(spec.code_dir)
     _forget_logging(spec)
-    with (
-        _INVOCATION_LOCK,
-        temporary_environment(_runtime_environment(spec, "init")),
-        _functions_session(context.current()),
-    ):
-        stream = function_log(spec)
-        previous = _swap_streams(stream)
-        try:
+    functions = local_functions()
+    functions.initialised -= {name for name, other in functions.functions.items() if other.code_dir == spec.code_dir}
+    functions.initialised.discard(spec.name)
+
+
+def _cold_start(spec: FunctionSpec, request_id: str) -> tuple[float | None, bytes | None]:
+    """The Init phase, when the function has not run since it was deployed: its handler imported under the
+    runtime's environment. Returns its duration in ms (None when the environment is warm) and, when it failed,
+    the error payload the invocation answers with (the runtime's names for import failures: see _init_error)."""
+    functions = local_functions()
+    if spec.name in functions.initialised:
+        return None, None
+    started = time.monotonic()
+    try:
+        with temporary_environment(_runtime_environment(spec, "init")):
             _load_handler(spec)
-        finally:
-            sys.stdout, sys.stderr = previous
+    except Exception as error:  # an Init failure is the invocation's error; the next invocation tries again
+        return (time.monotonic() - started) * 1000, json.dumps(_init_error(spec, error, request_id)).encode()
+    functions.initialised.add(spec.name)
+    return (time.monotonic() - started) * 1000, None
+
+
+def _init_error(spec: FunctionSpec, error: Exception, request_id: str) -> dict[str, Any]:
+    """The Python runtime's payload for a handler it cannot load (aws-lambda-python-runtime-interface-client:
+    awslambdaric/bootstrap.py, `_get_handler` and `make_error`; lambda_runtime_exception.py names the types). Any
+    other exception the module raises is reported under its own name, as an invocation's is."""
+    module, _, attribute = spec.handler.rpartition(".")
+    if isinstance(error, ImportError):
+        fault = ("Runtime.ImportModuleError", f"Unable to import module '{module}': {error}")
+    elif isinstance(error, SyntaxError):
+        fault = ("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module}': {error}")
+    elif isinstance(error, AttributeError) and module in sys.modules:  # imported, but without the handler
+        fault = ("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module}'")
+    else:
+        return _error_payload(error, request_id)
+    return {"errorMessage": fault[1], "errorType": fault[0], "requestId": request_id, "stackTrace": []}
 
 
 def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
@@ -289,22 +320,25 @@ def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None
         except BaseException as error:  # the runtime reports every exception as a function error
             outcome["error"] = error
 
-    with (
-        _INVOCATION_LOCK,
-        temporary_environment(_runtime_environment(spec, request_id)),
-        _functions_session(context.current()),
-    ):
+    with _INVOCATION_LOCK, _functions_session(context.current()):
         stream = function_log(spec)
         previous = _swap_streams(stream)
-        started = time.monotonic()
         try:
-            stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
-            worker = threading.Thread(target=run, name=f"lambda-{spec.name}", daemon=True)
-            worker.start()
-            worker.join(timeout=spec.timeout_seconds)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            stream.write(f"END RequestId: {request_id}\n")
-            stream.write(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\n")
+            init_ms, init_error = _cold_start(spec, request_id)
+            init = "" if init_ms is None else f"\tInit Duration: {init_ms:.2f} ms"
+            if init_error is not None:
+                stream.write(f"START RequestId: {request_id} Version: $LATEST\nEND RequestId: {request_id}\n")
+                stream.write(f"REPORT RequestId: {request_id}\tDuration: 0.00 ms{init}\n")
+                return init_error, "Unhandled"
+            with temporary_environment(_runtime_environment(spec, request_id)):
+                started = time.monotonic()
+                stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
+                worker = threading.Thread(target=run, name=f"lambda-{spec.name}", daemon=True)
+                worker.start()
+                worker.join(timeout=spec.timeout_seconds)
+                elapsed_ms = (time.monotonic() - started) * 1000
+                stream.write(f"END RequestId: {request_id}\n")
+                stream.write(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms{init}\n")
         finally:
             sys.stdout, sys.stderr = previous
     if worker.is_alive():
