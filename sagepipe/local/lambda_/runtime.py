@@ -103,7 +103,7 @@ class _FunctionLog(io.TextIOBase):
 
     Powertools binds its log handler to sys.stdout when a Logger is created, and sagepipe's functions share the
     `common` package (and the service name, hence the stdlib logger): a handler created while one function
-    warmed up serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
+    started cold serves them all. Invocations run one at a time (_INVOCATION_LOCK), so pointing the one stream at
     the current function's file sends every line to the function that wrote it. A new runtime (or a reset) has a
     new stream: provisioning deploys every function again, and their cold starts create loggers bound to it.
     """
@@ -299,6 +299,17 @@ def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
     }
 
 
+def _run_handler(spec: FunctionSpec, run: Callable[[], None], request_id: str) -> tuple[bool, float]:
+    """Run the invocation (`run`) under the function's environment, for at most its Timeout. Returns whether it
+    timed out and how long it ran, in ms."""
+    with temporary_environment(_runtime_environment(spec, request_id)):
+        started = time.monotonic()
+        worker = threading.Thread(target=run, name=f"lambda-{spec.name}", daemon=True)
+        worker.start()
+        worker.join(timeout=spec.timeout_seconds)
+        return worker.is_alive(), (time.monotonic() - started) * 1000
+
+
 def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None]:
     """Run the handler once. Returns the response payload and the function error kind (None on success)."""
     request_id = str(uuid.uuid4())
@@ -325,23 +336,16 @@ def invoke_function(spec: FunctionSpec, payload: Any) -> tuple[bytes, str | None
         previous = _swap_streams(stream)
         try:
             init_ms, init_error = _cold_start(spec, request_id)
+            stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
+            timed_out, elapsed_ms = (False, 0.0) if init_error is not None else _run_handler(spec, run, request_id)
             init = "" if init_ms is None else f"\tInit Duration: {init_ms:.2f} ms"
-            if init_error is not None:
-                stream.write(f"START RequestId: {request_id} Version: $LATEST\nEND RequestId: {request_id}\n")
-                stream.write(f"REPORT RequestId: {request_id}\tDuration: 0.00 ms{init}\n")
-                return init_error, "Unhandled"
-            with temporary_environment(_runtime_environment(spec, request_id)):
-                started = time.monotonic()
-                stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
-                worker = threading.Thread(target=run, name=f"lambda-{spec.name}", daemon=True)
-                worker.start()
-                worker.join(timeout=spec.timeout_seconds)
-                elapsed_ms = (time.monotonic() - started) * 1000
-                stream.write(f"END RequestId: {request_id}\n")
-                stream.write(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms{init}\n")
+            stream.write(f"END RequestId: {request_id}\n")
+            stream.write(f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms{init}\n")
         finally:
             sys.stdout, sys.stderr = previous
-    if worker.is_alive():
+    if init_error is not None:
+        return init_error, "Unhandled"
+    if timed_out:
         message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
         return json.dumps({"errorMessage": message, "errorType": "Sandbox.Timedout"}).encode(), "Unhandled"
     if "error" in outcome:
